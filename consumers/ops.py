@@ -1,0 +1,146 @@
+"""The op table: parse each request's fields, call one action or selector, shape the reply.
+
+Handlers are called by ColloquySocket._on_frame with the decoded request and
+return the fields of the ok frame; they raise ProtocolError for error frames.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from realtime import streams
+from realtime.journal import valid_stream
+from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
+from rooms import actions, selectors
+
+if TYPE_CHECKING:
+    from consumers.socket import ColloquySocket
+
+Handler = Callable[["ColloquySocket", dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _room(req: dict[str, Any]) -> int:
+    room = field(req, "room", int)
+    if room <= 0:
+        raise bad_request("field 'room' must be a positive integer")
+    return room
+
+
+def _usernames(req: dict[str, Any], name: str) -> list[str]:
+    users = field(req, name, list, required=False, default=[])
+    if not all(isinstance(u, str) and 0 < len(u) <= 150 for u in users):
+        raise bad_request(f"field '{name}' must be a list of usernames")
+    return users
+
+
+def _stream(name: Any) -> str:
+    if not isinstance(name, str) or not valid_stream(name):
+        raise bad_request(f"a stream is 'room:<id>' or 'user:<id>', got {name!r:.80}")
+    return name
+
+
+def _readable(sock: ColloquySocket, stream: str) -> None:
+    if not sock.can_read(stream):
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"you cannot read {stream}")
+
+
+async def ping(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    """A heartbeat; any frame counts, this one just has nothing else to do."""
+    return {"ts": int(time.time() * 1000)}
+
+
+async def rooms_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return {"rooms": await selectors.list_rooms(sock.user_id)}
+
+
+async def rooms_create(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    room = await actions.create_room(
+        sock, field(req, "name", str, required=False, default=""),
+        field(req, "kind", str, required=False, default="group"),
+        _usernames(req, "members"),
+    )
+    # Usable by the next frame, before room.added comes back through the bus.
+    sock.room_added(room["id"], 1)
+    return {"room": room}
+
+
+async def rooms_invite(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.invite(sock, _room(req), _usernames(req, "users"))
+
+
+async def rooms_leave(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    room = _room(req)
+    result = await actions.leave(sock, room)
+    sock.room_removed(room)
+    return result
+
+
+async def rooms_members(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.members(sock, _room(req))
+
+
+async def message_send(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.send_message(
+        sock, _room(req), field(req, "body", str), field(req, "client_id", str)
+    )
+
+
+async def history(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    stream = _stream(field(req, "stream", str))
+    before = field(req, "before", int, required=False)
+    after = field(req, "after", int, required=False)
+    limit = field(req, "limit", int, required=False, default=50)
+    if before is not None and after is not None:
+        raise bad_request("give 'before' or 'after', not both")
+    if not 1 <= limit <= settings.HISTORY_MAX_LIMIT:
+        raise bad_request(f"field 'limit' must be 1 to {settings.HISTORY_MAX_LIMIT}")
+    if (before is not None and before < 0) or (after is not None and after < 0):
+        raise bad_request("seq cursors are never negative")
+    _readable(sock, stream)
+    rows = await streams.read(stream, after=after, before=before, limit=limit)
+    return {"stream": stream, "events": [json.loads(frame) for _, frame in rows]}
+
+
+async def resume(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    """Replays each stream after the given seq; the events precede this reply."""
+    wanted = field(req, "streams", dict)
+    if len(wanted) > len(sock.streams) + 1:
+        raise bad_request("more streams than this socket can read")
+    positions: dict[str, int] = {}
+    for name, last in wanted.items():
+        stream = _stream(name)
+        if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last < 2**62:
+            raise bad_request(f"the last seq for {stream} must be a non-negative integer")
+        positions[stream] = last
+    for stream in positions:
+        _readable(sock, stream)
+    more: dict[str, int] = {}
+    for stream, last in positions.items():
+        if await sock.replay(stream, last, settings.RESUME_MAX_EVENTS):
+            more[stream] = sock.sent[stream]
+    sock.release_held()
+    return {"streams": {s: sock.sent.get(s, positions[s]) for s in positions}, "more": more}
+
+
+async def read(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    seq = field(req, "seq", int)
+    return await actions.mark_read(sock, _room(req), seq)
+
+
+OPS: dict[str, Handler] = {
+    "ping": ping,
+    "rooms.list": rooms_list,
+    "rooms.create": rooms_create,
+    "rooms.invite": rooms_invite,
+    "rooms.leave": rooms_leave,
+    "rooms.members": rooms_members,
+    "message.send": message_send,
+    "history": history,
+    "resume": resume,
+    "read": read,
+}

@@ -1,0 +1,366 @@
+"""One employee WebSocket: lifecycle, parse → dispatch, outbound queue, close codes.
+
+A plain ASGI application rather than a channels consumer: channels' dispatch
+hops to a thread before every handler to close stale DB connections, and this
+socket never touches the ORM, so it does not pay for that (see DESIGN.md).
+
+Ordering rules a client can rely on (docs/protocol.md, "Ordering"):
+- Everything the server writes goes through one bounded outbound queue, so
+  replies and events leave in the order they were produced.
+- Live events are held until the client's first request. If that request is
+  `resume`, the missed events come first, then the held ones, with nothing
+  repeated; otherwise the held events are released before the reply.
+- Within a stream, a socket never receives a seq twice or out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+import msgpack
+from django.conf import settings
+
+from consumers.flow import WriteGate, attach_gate
+from consumers.ratelimit import TokenBucket
+from realtime import runtime, streams
+from realtime.auth import Principal
+from realtime.db import run_db
+from realtime.protocol import (
+    CloseCode,
+    CloseConnection,
+    Codec,
+    ErrorCode,
+    ProtocolError,
+    choose_codec,
+    error,
+    ok,
+    parse_request,
+)
+from rooms.selectors import room_ids_for
+
+log = logging.getLogger(__name__)
+
+# Events fetched per journal read while replaying a stream.
+REPLAY_PAGE = 500
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+def limits() -> dict[str, Any]:
+    """The limits announced in hello (docs/protocol.md, "Limits")."""
+    return {
+        "max_frame_bytes": settings.MAX_FRAME_BYTES,
+        "max_body_chars": settings.MAX_BODY_CHARS,
+        "rate_per_second": settings.RATE_PER_SECOND,
+        "rate_burst": settings.RATE_BURST,
+        "outbound_queue_frames": settings.OUTBOUND_QUEUE_FRAMES,
+        "history_max_limit": settings.HISTORY_MAX_LIMIT,
+        "resume_max_events": settings.RESUME_MAX_EVENTS,
+        "max_client_id_chars": settings.MAX_CLIENT_ID_CHARS,
+    }
+
+
+class ColloquySocket:
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.principal: Principal = scope["principal"]
+        self.user_id = self.principal.id
+        self.connection_id = uuid.uuid4().hex[:16]
+        self.state = State.CONNECTING
+        self.codec: Codec | None = None
+        self.binary = False
+        self.rooms: set[int] = set()
+        self.streams: set[str] = set()
+        self.sent: dict[str, int] = {}  # stream → last seq written to this socket
+        self.held: list[tuple[str, int | None, str | bytes]] | None = []
+        self.paused: dict[str, list[tuple[int | None, str | bytes]]] = {}
+        self.out: deque[str | bytes] = deque()
+        self.wake = asyncio.Event()
+        self.gate: WriteGate | None = None
+        self.close_code = int(CloseCode.GOING_AWAY)
+        self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
+        self.last_heard = time.monotonic()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.replay_lock = asyncio.Lock()
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Called once per socket by the ASGI server: handshake, then read until closed."""
+        message = await self.receive()
+        if message["type"] != "websocket.connect":
+            return
+        self.codec = choose_codec(self.scope.get("subprotocols") or [])
+        if self.codec is None:
+            await self.send({"type": "websocket.close", "code": 4000})
+            return
+        self.binary = self.codec.binary
+        rt = await runtime.get()
+        self.rooms = await run_db(room_ids_for, self.user_id)
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        if self.scope.get("subprotocols"):
+            accept["subprotocol"] = self.codec.subprotocol
+        await self.send(accept)
+        self.state = State.OPEN
+        self.gate = attach_gate(self.send)
+        hub = rt.hub
+        hub.attach(self)
+        try:
+            self._subscribe(f"user:{self.user_id}")
+            for room_id in self.rooms:
+                self._subscribe(f"room:{room_id}")
+            self.sent.update(await rt.journal.heads(sorted(self.streams)))
+            self._enqueue(self.codec.encode({
+                "op": "hello", "connection": self.connection_id, "user": self.principal.public(),
+                "heartbeat_s": settings.HEARTBEAT_SECONDS, "limits": limits(),
+            }))
+            writer = asyncio.get_running_loop().create_task(self._writer())
+            try:
+                await self._reader()
+            finally:
+                writer.cancel()
+        finally:
+            self.state = State.CLOSED
+            hub.detach(self, self.streams)
+            for task in self.tasks:
+                task.cancel()
+
+    async def _reader(self) -> None:
+        while True:
+            message = await self.receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue
+            self.last_heard = time.monotonic()
+            raw = message.get("bytes")
+            if raw is None:
+                raw = message.get("text", "")
+            if self.state is not State.OPEN:
+                continue
+            try:
+                await self._on_frame(raw)
+            except CloseConnection as exc:
+                self.close_soon(exc.code, exc.reason)
+
+    async def _writer(self) -> None:
+        """Drains the outbound queue; waits while the client's TCP window is full."""
+        key = "bytes" if self.binary else "text"
+        gate = self.gate
+        assert gate is not None
+        while True:
+            if not self.out:
+                if self.state is not State.OPEN:
+                    break
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            if not gate.is_open():
+                await gate.wait_open()
+                if self.state is not State.OPEN and not self.out:
+                    break
+            await self.send({"type": "websocket.send", key: self.out.popleft()})
+        await self.send({"type": "websocket.close", "code": self.close_code})
+
+    def close_soon(self, code: int, reason: str = "") -> None:
+        """Close with `code` once the writer gets to it; drops what is still queued."""
+        if self.state is not State.OPEN:
+            return
+        log.info("closing socket %s of user %s: %s (%s)", self.connection_id, self.user_id,
+                 code, reason)
+        self.state = State.CLOSING
+        self.close_code = code
+        self.out.clear()
+        if self.gate is not None:
+            self.gate.resumeProducing()
+        self.wake.set()
+
+    # --- inbound ---------------------------------------------------------------
+
+    async def _on_frame(self, raw: str | bytes) -> None:
+        assert self.codec is not None
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))
+        if size > settings.MAX_FRAME_BYTES:
+            raise CloseConnection(CloseCode.FRAME_TOO_LARGE,
+                                  f"frame of {size} bytes; the limit is {settings.MAX_FRAME_BYTES}")
+        ref: Any = None
+        first = self.held is not None
+        try:
+            request = self.codec.decode(raw)
+            op, ref = parse_request(request)
+            if not self.bucket.take():
+                if self.bucket.strikes >= settings.FLOOD_STRIKES:
+                    raise CloseConnection(CloseCode.FLOOD, "kept sending after rate_limited")
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"more than {settings.RATE_PER_SECOND:g} ops per second; slow down",
+                )
+            from consumers.ops import OPS
+
+            handler = OPS.get(op)
+            if handler is None:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}")
+            if first and op != "resume":
+                self.release_held()
+            result = await handler(self, request)
+            self._reply(ok(ref, **result))
+        except ProtocolError as exc:
+            self._reply(error(ref, exc.code, exc.message))
+        except CloseConnection:
+            raise
+        except Exception:
+            log.exception("op failed on socket %s", self.connection_id)
+            self._reply(error(ref, ErrorCode.INTERNAL, "the server failed; the op may be retried"))
+        finally:
+            if first:
+                self.release_held()
+
+    def _reply(self, frame: dict[str, Any]) -> None:
+        assert self.codec is not None
+        self._enqueue(self.codec.encode(frame))
+
+    # --- outbound --------------------------------------------------------------
+
+    def _enqueue(self, payload: str | bytes) -> None:
+        if self.state is not State.OPEN:
+            return
+        if len(self.out) >= settings.OUTBOUND_QUEUE_FRAMES:
+            self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
+            return
+        self.out.append(payload)
+        self.wake.set()
+
+    def _emit(self, stream: str, seq: int | None, payload: str | bytes) -> None:
+        if seq is not None:
+            if seq <= self.sent.get(stream, 0):
+                return  # already written (replay and live overlap)
+            self.sent[stream] = seq
+        self._enqueue(payload)
+
+    def encode_frame(self, frame: str) -> str | bytes:
+        """A stored JSON event frame in this socket's codec."""
+        return msgpack.packb(json.loads(frame), use_bin_type=True) if self.binary else frame
+
+    def push(self, stream: str, seq: int | None, payload: str | bytes) -> None:
+        """Called by the hub for each live frame on a stream this socket holds."""
+        if self.held is not None:
+            if len(self.held) >= settings.OUTBOUND_QUEUE_FRAMES:
+                self.close_soon(CloseCode.SLOW_CONSUMER, "too many events before first request")
+                return
+            self.held.append((stream, seq, payload))
+        elif stream in self.paused:
+            self.paused[stream].append((seq, payload))
+        else:
+            self._emit(stream, seq, payload)
+
+    def release_held(self) -> None:
+        held, self.held = self.held, None
+        for stream, seq, payload in held or ():
+            self.push(stream, seq, payload)
+
+    # --- streams ---------------------------------------------------------------
+
+    def _subscribe(self, stream: str) -> None:
+        if stream not in self.streams:
+            self.streams.add(stream)
+            runtime_hub().subscribe(self, stream)
+
+    def _unsubscribe(self, stream: str) -> None:
+        if stream in self.streams:
+            self.streams.discard(stream)
+            runtime_hub().unsubscribe(self, stream)
+        self.sent.pop(stream, None)
+        self.paused.pop(stream, None)
+
+    def can_read(self, stream: str) -> bool:
+        kind, _, ident = stream.partition(":")
+        if kind == "user":
+            return int(ident) == self.user_id
+        return kind == "room" and int(ident) in self.rooms
+
+    async def replay(self, stream: str, after: int, max_events: int) -> bool:
+        """Write the stream's events after `after` (then what arrived meanwhile).
+
+        Returns True when `max_events` were written and more may follow.
+        """
+        async with self.replay_lock:
+            self.paused.setdefault(stream, [])
+            self.sent[stream] = after
+            written = 0
+            try:
+                while written < max_events:
+                    want = min(REPLAY_PAGE, max_events - written)
+                    page = await streams.read(stream, after=self.sent[stream], limit=want)
+                    for seq, frame in page:
+                        self._emit(stream, seq, self.encode_frame(frame))
+                    written += len(page)
+                    if len(page) < want:
+                        return False
+                return True
+            finally:
+                for seq, payload in self.paused.pop(stream, ()):
+                    self._emit(stream, seq, payload)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _catch_up(self, stream: str, after: int) -> None:
+        try:
+            more = await self.replay(stream, after, settings.RESUME_MAX_EVENTS)
+            if more:
+                log.info("catch-up on %s stopped at the resume limit", stream)
+        except Exception:
+            log.exception("catch-up of %s failed; the client can resume", stream)
+
+    # --- called by the hub -------------------------------------------------------
+
+    def room_added(self, room_id: int, seq: int) -> None:
+        """This user joined a room (on any process): start sending it, from the join."""
+        if room_id in self.rooms or self.state is not State.OPEN:
+            return
+        self.rooms.add(room_id)
+        stream = f"room:{room_id}"
+        self._subscribe(stream)
+        self._spawn(self._catch_up(stream, seq - 1))
+
+    def room_removed(self, room_id: int) -> None:
+        """This user left or was removed: stop at once, on every process."""
+        self.rooms.discard(room_id)
+        self._unsubscribe(f"room:{room_id}")
+
+    def resync(self) -> None:
+        """The bus reconnected: fetch from the journal whatever went past meanwhile."""
+        if self.state is not State.OPEN:
+            return
+        for stream in tuple(self.streams):
+            self._spawn(self._catch_up(stream, self.sent.get(stream, 0)))
+
+    def idle_for(self, now: float) -> float:
+        return now - self.last_heard
+
+
+def runtime_hub() -> Any:
+    rt = runtime.current()
+    assert rt is not None, "runtime not started"
+    return rt.hub
+
+
+async def websocket_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await ColloquySocket(scope, receive, send).run()

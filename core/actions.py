@@ -1,0 +1,65 @@
+"""Every state change of employees and their credentials (sync: admin, commands, views)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.models import ApiToken, Employee, Role, Ticket, digest
+from realtime.protocol import CloseCode
+
+TOKEN_PREFIX = "cq_"
+
+
+def create_employee(
+    username: str, password: str, *, role: str = Role.EMPLOYEE, name: str = "",
+    title: str = "", department: str = "",
+) -> Employee:
+    if role not in Role.values:
+        raise ValueError(f"role must be one of {', '.join(Role.values)}, got {role!r}")
+    user = Employee(
+        username=username, display_name=name, title=title, department=department, role=role,
+        is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN,
+    )
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def issue_token(user: Employee, label: str = "") -> str:
+    """A new bearer token; only its digest is stored, so this is the one chance to see it."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, digest=digest(secret), prefix=secret[:10], label=label)
+    return secret
+
+
+def issue_ticket(user: Employee) -> str:
+    secret = secrets.token_urlsafe(32)
+    Ticket.objects.filter(expires_at__lt=timezone.now()).delete()
+    Ticket.objects.create(
+        user=user, digest=digest(secret),
+        expires_at=timezone.now() + timedelta(seconds=settings.TICKET_TTL_SECONDS),
+    )
+    return secret
+
+
+def revoke_tokens(user: Employee) -> int:
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def deactivate_employee(user: Employee) -> None:
+    """Cut an employee off at once: no log-in, no token, no live socket anywhere."""
+    from realtime.events import announce
+
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        revoke_tokens(user)
+        Ticket.objects.filter(user=user).delete()
+    announce("close_user", user=user.pk, code=int(CloseCode.DEACTIVATED), reason="deactivated")

@@ -1,0 +1,36 @@
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from core import actions
+from core.models import ApiToken, Employee, Ticket
+
+
+@admin.action(description="Deactivate: close their sockets everywhere and revoke tokens")
+def deactivate(modeladmin: Any, request: Any, queryset: Any) -> None:
+    for user in queryset:
+        actions.deactivate_employee(user)
+
+
+@admin.register(Employee)
+class EmployeeAdmin(UserAdmin):
+    list_display = ("username", "display_name", "title", "department", "role", "is_active")
+    list_filter = ("role", "is_active", "department")
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Colloquy", {"fields": ("display_name", "title", "department", "role")}),
+    )
+    actions = (deactivate,)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "label", "created_at", "revoked_at")
+    readonly_fields = ("digest", "prefix")
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ("user", "expires_at")
+    readonly_fields = ("digest",)

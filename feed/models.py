@@ -1,0 +1,1 @@
+"""Posts, comments, reactions, follows, notifications: not built yet."""

@@ -1,0 +1,165 @@
+"""send_event(): the one way anything reaches a socket, and the local fan-out hub.
+
+A stream event goes journal.append → (the journal publishes it once) → every
+server process holding a socket on that stream → Hub.deliver → each local
+socket's outbound queue. The frame is encoded once per codec per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+
+import msgpack
+
+from realtime import runtime
+from realtime.journal import Appended, frame_type
+
+log = logging.getLogger(__name__)
+
+
+async def send_event(
+    stream: str, type_: str, data: dict[str, Any], *,
+    meta: dict[str, Any] | None = None, idem: tuple[int, str] | None = None,
+) -> Appended:
+    """Append a durable event to `stream` (assigning its seq) and fan it out.
+
+    `idem` (author id, client_id) makes it idempotent: a repeat returns the
+    original's seq and `meta` and stores and sends nothing.
+    """
+    rt = await runtime.get()
+    return await rt.journal.append(stream, type_, data, meta or {}, idem)
+
+
+async def send_ephemeral(stream: str, type_: str, data: dict[str, Any]) -> None:
+    """Fan out an event with no seq that is neither journaled nor persisted (typing)."""
+    rt = await runtime.get()
+    frame = json.dumps(
+        {"op": "event", "stream": stream, "type": type_, "data": data},
+        separators=(",", ":"), ensure_ascii=False,
+    )
+    await rt.bus.publish(stream, frame)
+
+
+def announce(kind: str, **payload: Any) -> None:
+    """Tell every server process about an account change (sync, any process)."""
+    from realtime import control
+
+    control.announce({"kind": kind, **payload})
+
+
+class Socket(Protocol):
+    """What the hub needs from a connection (consumers.socket.ColloquySocket)."""
+
+    user_id: int
+    binary: bool
+
+    def push(self, stream: str, seq: int | None, payload: str | bytes) -> None: ...
+    def room_added(self, room_id: int, seq: int) -> None: ...
+    def room_removed(self, room_id: int) -> None: ...
+    def close_soon(self, code: int, reason: str) -> None: ...
+    def resync(self) -> None: ...
+
+
+_HEAD = len('{"op":"event","stream":')
+
+
+def _seq_of(stream: str, frame: str) -> int | None:
+    # Durable frames are {"op":"event","stream":"…","seq":N,…} (journal.frame_parts);
+    # ephemeral ones carry no seq right after the stream.
+    start = _HEAD + len(stream) + 2
+    if not frame.startswith(',"seq":', start):
+        return None
+    start += 7
+    return int(frame[start:frame.index(",", start)])
+
+
+class Hub:
+    """This process's sockets by stream and by user; fans frames out locally."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, set[Socket]] = {}
+        self.users: dict[int, set[Socket]] = {}
+        self.on_first: Any = None  # bus callback: a stream gained its first local socket
+        self.on_last: Any = None  # bus callback: a stream lost its last local socket
+
+    # --- membership of the local map ----------------------------------------
+
+    def attach(self, sock: Socket) -> None:
+        self.users.setdefault(sock.user_id, set()).add(sock)
+
+    def detach(self, sock: Socket, streams: set[str]) -> None:
+        for stream in list(streams):
+            self.unsubscribe(sock, stream)
+        mine = self.users.get(sock.user_id)
+        if mine is not None:
+            mine.discard(sock)
+            if not mine:
+                del self.users[sock.user_id]
+
+    def subscribe(self, sock: Socket, stream: str) -> None:
+        socks = self.streams.get(stream)
+        if socks is None:
+            socks = self.streams[stream] = set()
+            if self.on_first:
+                self.on_first(stream)
+        socks.add(sock)
+
+    def unsubscribe(self, sock: Socket, stream: str) -> None:
+        socks = self.streams.get(stream)
+        if socks is None:
+            return
+        socks.discard(sock)
+        if not socks:
+            del self.streams[stream]
+            if self.on_last:
+                self.on_last(stream)
+
+    # --- delivery -------------------------------------------------------------
+
+    def deliver(self, stream: str, frame: str) -> None:
+        """Called by the bus for every frame published on a stream we hold."""
+        socks = self.streams.get(stream)
+        if not socks:
+            return
+        seq = _seq_of(stream, frame)
+        targets = tuple(socks)
+        packed: bytes | None = None
+        for sock in targets:
+            if sock.binary:
+                if packed is None:
+                    packed = msgpack.packb(json.loads(frame), use_bin_type=True)
+                sock.push(stream, seq, packed)
+            else:
+                sock.push(stream, seq, frame)
+        if stream.startswith("user:") and seq is not None:
+            self._user_stream_effects(targets, frame)
+
+    def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
+        # Room list changes re-aim the user's sockets at once, on every process.
+        kind = frame_type(frame)
+        if kind not in ("room.added", "room.removed"):
+            return
+        data = json.loads(frame)["data"]
+        room_id = int(data["room"]["id"])
+        for sock in socks:
+            if kind == "room.added":
+                sock.room_added(room_id, int(data["seq"]))
+            else:
+                sock.room_removed(room_id)
+
+    def control(self, message: dict[str, Any]) -> None:
+        """Called by the bus for account changes announced by any process."""
+        if message.get("kind") == "close_user":
+            for sock in tuple(self.users.get(int(message["user"]), ())):
+                sock.close_soon(int(message["code"]), str(message.get("reason", "")))
+
+    def resync_all(self) -> None:
+        """The bus reconnected: frames may have been missed; each socket catches up."""
+        for socks in tuple(self.users.values()):
+            for sock in tuple(socks):
+                sock.resync()
+
+    def socket_count(self) -> int:
+        return sum(len(s) for s in self.users.values())

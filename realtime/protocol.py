@@ -1,0 +1,176 @@
+"""The wire contract: subprotocols, codecs, error codes, close codes, frame checks.
+
+docs/protocol.md is the prose version of this module; change both together.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+SUBPROTOCOL_JSON = "colloquy.v1.json"
+SUBPROTOCOL_MSGPACK = "colloquy.v1.msgpack"
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable `code` values of error frames; clients switch on these."""
+
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    CONFLICT = "conflict"
+    INTERNAL = "internal"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the server uses, and what the client should do."""
+
+    GOING_AWAY = 1001  # server shutting down: reconnect elsewhere, resume
+    FRAME_TOO_LARGE = 1009  # a frame over MAX_FRAME_BYTES: fix the client
+    INTERNAL = 1011  # server bug: reconnect with backoff, resume
+    UNAUTHORIZED = 4001  # credentials no longer valid (token revoked): log in again
+    DEACTIVATED = 4003  # the employee was deactivated: do not reconnect
+    HEARTBEAT_TIMEOUT = 4008  # nothing heard for 3 heartbeats: reconnect, resume
+    SLOW_CONSUMER = 4009  # outbound queue overflowed: reconnect, resume
+    FLOOD = 4029  # kept sending after rate_limited: back off, then reconnect
+
+
+class ProtocolError(Exception):
+    """An op cannot be served; becomes an error frame with `code`."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CloseConnection(Exception):
+    """The socket must be closed with `code` (after flushing what is queued)."""
+
+    def __init__(self, code: CloseCode, reason: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def bad_request(message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_REQUEST, message)
+
+
+# --- codecs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How frames travel on one subprotocol: text JSON or binary msgpack."""
+
+    subprotocol: str
+    binary: bool
+    encode: Callable[[Any], str | bytes]
+    decode: Callable[[str | bytes], Any]
+
+
+def _json_encode(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_decode(raw: str | bytes) -> Any:
+    if isinstance(raw, bytes):
+        raise bad_request("expected a text frame on colloquy.v1.json, got a binary frame")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"frame is not valid JSON: {exc}") from None
+
+
+def _msgpack_encode(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def _msgpack_decode(raw: str | bytes) -> Any:
+    if isinstance(raw, str):
+        raise bad_request("expected a binary frame on colloquy.v1.msgpack, got a text frame")
+    try:
+        # Strict limits: a hostile frame cannot make unpacking allocate much.
+        return msgpack.unpackb(
+            raw, raw=False, strict_map_key=True, max_buffer_size=len(raw) or 1
+        )
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise bad_request(f"frame is not valid msgpack: {exc}") from None
+    except Exception as exc:  # msgpack raises assorted types on garbage
+        raise bad_request(f"frame is not valid msgpack: {type(exc).__name__}") from None
+
+
+JSON = Codec(SUBPROTOCOL_JSON, False, _json_encode, _json_decode)
+MSGPACK = Codec(SUBPROTOCOL_MSGPACK, True, _msgpack_encode, _msgpack_decode)
+CODECS = {c.subprotocol: c for c in (JSON, MSGPACK)}
+
+
+def choose_codec(offered: list[str]) -> Codec | None:
+    """The codec for the client's offered subprotocols; JSON when none offered."""
+    if not offered:
+        return JSON
+    for name in offered:
+        if name in CODECS:
+            return CODECS[name]
+    return None
+
+
+# --- request checks ----------------------------------------------------------
+
+
+def parse_request(obj: Any) -> tuple[str, Any]:
+    """(op, ref) of a decoded frame, or a bad_request error saying what was wrong."""
+    if not isinstance(obj, dict):
+        raise bad_request(f"a frame must be an object, got {type(obj).__name__}")
+    op = obj.get("op")
+    if not isinstance(op, str) or not op:
+        raise bad_request("missing field 'op' (string)")
+    ref = obj.get("ref")
+    if ref is not None and not (
+        (isinstance(ref, int) and not isinstance(ref, bool) and abs(ref) < 2**53)
+        or (isinstance(ref, str) and len(ref) <= 64)
+    ):
+        raise bad_request("'ref' must be an integer below 2^53 or a string of at most 64 chars")
+    return op, ref
+
+
+def field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
+          required: bool = True, default: Any = None) -> Any:
+    """One typed field of a request; a missing or mistyped one is bad_request."""
+    if name not in obj or obj[name] is None:
+        if required:
+            raise bad_request(f"missing field '{name}'")
+        return default
+    value = obj[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise bad_request(f"field '{name}' must be {_kind_name(kinds)}, got boolean")
+    if not isinstance(value, kinds):
+        raise bad_request(
+            f"field '{name}' must be {_kind_name(kinds)}, got {type(value).__name__}"
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        raise bad_request(f"field '{name}' is out of range")
+    return value
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", list: "list", dict: "object", bool: "boolean"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def ok(ref: Any, **fields: Any) -> dict[str, Any]:
+    return {"op": "ok", "ref": ref, **fields}
+
+
+def error(ref: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"op": "error", "ref": ref, "code": str(code), "message": message}

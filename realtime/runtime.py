@@ -1,0 +1,97 @@
+"""This process's real-time singletons (journal, bus, hub), built on first use.
+
+Built lazily inside the server's event loop: daphne has no lifespan events, and
+management commands that never open a socket should not connect to anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass
+class Runtime:
+    journal: Any  # realtime.journal.Journal
+    bus: Any  # realtime.bus.LocalBus | RedisBus
+    hub: Any  # realtime.events.Hub
+    redis: Any = None  # redis.asyncio.Redis in the services profile
+
+
+_runtime: Runtime | None = None
+_lock: asyncio.Lock | None = None
+_background: set[asyncio.Task[None]] = set()
+
+
+async def get() -> Runtime:
+    global _runtime, _lock
+    if _runtime is not None:
+        return _runtime
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _runtime is None:
+            _runtime = _build()
+            task = asyncio.get_running_loop().create_task(_sweep_idle(_runtime.hub))
+            _background.add(task)
+    return _runtime
+
+
+def _build() -> Runtime:
+    from realtime.events import Hub
+
+    hub = Hub()
+    if settings.PROFILE == "services":
+        import redis.asyncio as aredis
+
+        from realtime import control
+        from realtime.bus import RedisBus
+        from realtime.journal_redis import RedisJournal
+
+        pool = aredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=settings.REDIS_POOL_SIZE,
+            timeout=settings.REDIS_POOL_TIMEOUT,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+        )
+        client = aredis.Redis.from_pool(pool)
+        bus = RedisBus(hub, settings.REDIS_URL, control.channel())
+        journal = RedisJournal(client)
+        bus.start()
+        return Runtime(journal, bus, hub, client)
+
+    from realtime import control
+    from realtime.bus import LocalBus
+    from realtime.journal_local import LocalJournal
+    from realtime.persister import start_embedded_persister
+
+    path = control.journal_path()
+    bus = LocalBus(hub, path)
+    journal = LocalJournal(path, bus.publish_local, settings.DEDUPE_TTL_SECONDS)
+    bus.start()
+    start_embedded_persister(path)
+    return Runtime(journal, bus, hub)
+
+
+def current() -> Runtime | None:
+    """The runtime if it is built (sync callers on the loop, after the first socket)."""
+    return _runtime
+
+
+async def _sweep_idle(hub: Any) -> None:
+    """Close sockets that sent nothing for 3 heartbeats (a vanished client)."""
+    from realtime.protocol import CloseCode
+
+    period = settings.HEARTBEAT_SECONDS
+    while True:
+        await asyncio.sleep(period)
+        now = time.monotonic()
+        for socks in tuple(hub.users.values()):
+            for sock in tuple(socks):
+                if sock.idle_for(now) > 3 * period:
+                    sock.close_soon(int(CloseCode.HEARTBEAT_TIMEOUT), "no heartbeat")

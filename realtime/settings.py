@@ -1,0 +1,188 @@
+"""Django settings for Colloquy, driven by the environment.
+
+No DATABASE_URL / REDIS_URL: the embedded profile (SQLite, in-process bus,
+SQLite journal, in-process persister) so a laptop runs it with nothing else.
+Both set: the services profile (Postgres, Redis pub/sub, Redis Streams journal,
+`manage.py persister` processes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+PROFILE = "services" if (DATABASE_URL and REDIS_URL) else "embedded"
+if bool(DATABASE_URL) != bool(REDIS_URL):
+    raise RuntimeError("set both DATABASE_URL and REDIS_URL (services profile) or neither")
+
+# Where the embedded profile keeps its files (database and journal).
+DATA_DIR = Path(os.environ.get("COLLOQUY_DATA_DIR", BASE_DIR / "var"))
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "realtime",
+    "core",
+    "rooms",
+    "feed",
+    "presence",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "realtime.urls"
+ASGI_APPLICATION = "asgi.application"
+AUTH_USER_MODEL = "core.Employee"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+if PROFILE == "services":
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "colloquy.sqlite3",
+            "OPTIONS": {
+                # WAL lets the persister write while requests read.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+CLIENT_DIR = BASE_DIR / "static"
+
+# Browser origins whose pages may open a socket with the session cookie.
+# Anything else presenting only a cookie is refused (cross-site socket hijacking).
+ALLOWED_ORIGINS = [
+    o
+    for o in os.environ.get(
+        "COLLOQUY_ALLOWED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"
+    ).split(",")
+    if o
+]
+CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("COLLOQUY_LOG_LEVEL", "INFO")},
+    # daphne's access log prints request paths; ticket query strings are secrets.
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# ---------------------------------------------------------------------------
+# Limits. Each is a setting because the right value depends on the deployment;
+# the comment says why the default is what it is. All are announced to clients
+# in the hello frame so desktop clients never have to guess.
+# ---------------------------------------------------------------------------
+
+# Largest inbound frame. A chat op is well under 1 KiB; 64 KiB leaves room for
+# long messages while keeping a single socket from pinning megabytes.
+MAX_FRAME_BYTES = _int("COLLOQUY_MAX_FRAME_BYTES", 65536)
+# Longest message body in characters: a long post fits; a pasted log file does not.
+MAX_BODY_CHARS = _int("COLLOQUY_MAX_BODY_CHARS", 10000)
+# Ops per second per connection (token bucket rate) and burst. People type at
+# a few ops per second; a client replaying a queue after reconnect needs a burst.
+RATE_PER_SECOND = _float("COLLOQUY_RATE_PER_SECOND", 20.0)
+RATE_BURST = _int("COLLOQUY_RATE_BURST", 60)
+# Ops refused for rate in a row before the socket is closed as a flood (4029):
+# a well-behaved client backs off after the first rate_limited error.
+FLOOD_STRIKES = _int("COLLOQUY_FLOOD_STRIKES", 50)
+# Frames waiting for one slow socket before it is closed with 4009. Big enough to
+# absorb a burst into a busy room; small enough that 10,000 sockets stay bounded.
+OUTBOUND_QUEUE_FRAMES = _int("COLLOQUY_OUTBOUND_QUEUE_FRAMES", 2000)
+# Seconds between client pings the server asks for; after 3 missed, it closes 4008.
+HEARTBEAT_SECONDS = _int("COLLOQUY_HEARTBEAT_SECONDS", 25)
+# Most events one history call returns (the client pages with seq cursors).
+HISTORY_MAX_LIMIT = _int("COLLOQUY_HISTORY_MAX_LIMIT", 200)
+# Most events one resume call replays per stream; past that the reply says
+# where to continue, so a long-offline client cannot pin the server.
+RESUME_MAX_EVENTS = _int("COLLOQUY_RESUME_MAX_EVENTS", 2000)
+# Events per stream kept in the journal's replay window after they are persisted.
+# Resume inside the window never touches the database.
+JOURNAL_WINDOW = _int("COLLOQUY_JOURNAL_WINDOW", 1000)
+# How long a client_id is remembered for idempotent retries. Clients retry for
+# minutes at most; a day covers a laptop that slept through the ack.
+DEDUPE_TTL_SECONDS = _int("COLLOQUY_DEDUPE_TTL_SECONDS", 86400)
+# Longest client_id accepted (it is a key in Redis and Postgres).
+MAX_CLIENT_ID_CHARS = _int("COLLOQUY_MAX_CLIENT_ID_CHARS", 64)
+# Members in one room create/invite call, and members of a room. Rooms of
+# thousands are expected (company-wide announcements).
+MAX_ROOM_MEMBERS = _int("COLLOQUY_MAX_ROOM_MEMBERS", 20000)
+MAX_INVITE_BATCH = _int("COLLOQUY_MAX_INVITE_BATCH", 500)
+MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)
+# Seconds a one-time socket ticket is valid: long enough for a page to open a
+# socket, short enough that a leaked URL is useless.
+TICKET_TTL_SECONDS = _int("COLLOQUY_TICKET_TTL_SECONDS", 30)
+# Persister: entries per batch (one INSERT each table) and how long an entry may
+# sit unacknowledged with a dead persister before another claims it.
+PERSIST_BATCH = _int("COLLOQUY_PERSIST_BATCH", 2000)
+PERSIST_CLAIM_IDLE_MS = _int("COLLOQUY_PERSIST_CLAIM_IDLE_MS", 15000)
+# /readyz fails when this many journal entries wait for the database, or the
+# oldest has waited this long: the journal is the buffer, not the archive.
+READY_MAX_LAG_ENTRIES = _int("COLLOQUY_READY_MAX_LAG_ENTRIES", 100000)
+READY_MAX_LAG_SECONDS = _float("COLLOQUY_READY_MAX_LAG_SECONDS", 30.0)
+# Redis connection pool per server process. Bursts of thousands of connects
+# must wait for a connection, not fail, so the pool blocks up to this long.
+REDIS_POOL_SIZE = _int("COLLOQUY_REDIS_POOL_SIZE", 64)
+REDIS_POOL_TIMEOUT = _float("COLLOQUY_REDIS_POOL_TIMEOUT", 10.0)
+# Key prefix, so several deployments (or test runs) can share one Redis.
+REDIS_PREFIX = os.environ.get("COLLOQUY_REDIS_PREFIX", "cq")

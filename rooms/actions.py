@@ -1,0 +1,226 @@
+"""Every state change of rooms and messages: check → do → notify.
+
+Membership checks use the socket's membership cache (`actor.rooms`), which
+room.added / room.removed events on the user's stream keep true on every
+process, so the hot path (message.send) never touches the database.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from realtime.auth import Principal
+from realtime.db import run_db
+from realtime.events import send_event
+from realtime.protocol import ErrorCode, ProtocolError, bad_request
+from rooms import selectors
+from rooms.models import Membership, Room
+
+
+class Actor(Protocol):
+    """Who acts, and the rooms their socket knows they belong to."""
+
+    principal: Principal
+    rooms: set[int]
+
+
+def _forbidden(room_id: int) -> ProtocolError:
+    # The same answer whether the room exists or not: nothing leaks about rooms
+    # you cannot see.
+    return ProtocolError(ErrorCode.FORBIDDEN, f"you are not a member of room {room_id}")
+
+
+def require_member(actor: Actor, room_id: int) -> None:
+    if room_id not in actor.rooms:
+        raise _forbidden(room_id)
+
+
+def _require_not_guest(actor: Actor, what: str) -> None:
+    if actor.principal.role == "guest":
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"guests cannot {what}")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- messages ----------------------------------------------------------------
+
+
+async def send_message(actor: Actor, room_id: int, body: str, client_id: str) -> dict[str, Any]:
+    require_member(actor, room_id)
+    if not body.strip():
+        raise bad_request("field 'body' must not be empty")
+    if len(body) > settings.MAX_BODY_CHARS:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"body is {len(body)} characters; the limit is {settings.MAX_BODY_CHARS}",
+        )
+    if not client_id or len(client_id) > settings.MAX_CLIENT_ID_CHARS:
+        raise bad_request(
+            f"field 'client_id' must be 1 to {settings.MAX_CLIENT_ID_CHARS} characters"
+        )
+    mid, ts = uuid.uuid4().hex, now_ms()
+    data = {"id": mid, "room": room_id, "author": actor.principal.public(), "body": body,
+            "client_id": client_id, "ts": ts}
+    appended = await send_event(
+        f"room:{room_id}", "message.created", data, meta={"id": mid, "ts": ts},
+        idem=(actor.principal.id, client_id),
+    )
+    return {"id": appended.meta["id"], "seq": appended.seq, "ts": appended.meta["ts"],
+            "duplicate": not appended.created}
+
+
+# --- rooms -------------------------------------------------------------------
+
+
+def _resolve(usernames: list[str]) -> list[Any]:
+    from core.selectors import employees_by_username
+
+    found = employees_by_username(usernames)
+    missing = sorted(set(usernames) - set(found))
+    if missing:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no active employee named {', '.join(missing)}")
+    return list(found.values())
+
+
+def _create_room_db(creator_id: int, name: str, kind: str,
+                    usernames: list[str]) -> tuple[dict[str, Any], bool]:
+    users = _resolve(usernames)
+    member_ids = sorted({creator_id, *(u.pk for u in users)})
+    if kind == Room.Kind.DIRECT:
+        if len(member_ids) != 2:
+            raise bad_request("a direct conversation needs exactly one other member")
+        key = f"{member_ids[0]}:{member_ids[1]}"
+        existing = Room.objects.filter(direct_key=key).first()
+        if existing is not None:
+            return selectors.room_summary(existing.pk), False
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(kind=kind, direct_key=key, created_by_id=creator_id)
+                Membership.objects.bulk_create(
+                    [Membership(room=room, user_id=uid) for uid in member_ids]
+                )
+        except IntegrityError:  # the other side created it at the same moment
+            return selectors.room_summary(Room.objects.get(direct_key=key).pk), False
+    else:
+        with transaction.atomic():
+            room = Room.objects.create(name=name, kind=kind, created_by_id=creator_id)
+            Membership.objects.bulk_create(
+                [Membership(room=room, user_id=uid) for uid in member_ids]
+            )
+    return selectors.room_summary(room.pk), True
+
+
+async def create_room(actor: Actor, name: str, kind: str,
+                      usernames: list[str]) -> dict[str, Any]:
+    _require_not_guest(actor, "create rooms")
+    if kind not in Room.Kind.values:
+        raise bad_request(f"field 'kind' must be 'group' or 'direct', got {kind!r}")
+    if kind == Room.Kind.GROUP and not name.strip():
+        raise bad_request("a group room needs a non-empty 'name'")
+    if len(name) > settings.MAX_ROOM_NAME_CHARS:
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"name is longer than {settings.MAX_ROOM_NAME_CHARS} characters")
+    if len(usernames) > settings.MAX_INVITE_BATCH:
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"at most {settings.MAX_INVITE_BATCH} members per call")
+    room, created = await run_db(_create_room_db, actor.principal.id, name.strip(), kind,
+                                 usernames)
+    if created:
+        stream = f"room:{room['id']}"
+        first = await send_event(stream, "room.created",
+                                 {"room": room, "by": actor.principal.public()})
+        await _tell_members_added(room, [m["id"] for m in room["members"]], first.seq)
+    return room
+
+
+async def _tell_members_added(room: dict[str, Any], user_ids: list[int], seq: int) -> None:
+    brief = {"id": room["id"], "name": room["name"], "kind": room["kind"]}
+    for uid in user_ids:
+        await send_event(f"user:{uid}", "room.added", {"room": brief, "seq": seq})
+
+
+def _invite_db(room_id: int, usernames: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    room = Room.objects.get(pk=room_id)
+    if room.kind == Room.Kind.DIRECT:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "direct conversations cannot take more members")
+    users = _resolve(usernames)
+    present = set(
+        Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True)
+    )
+    if len(present) + len(users) > settings.MAX_ROOM_MEMBERS:
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"a room holds at most {settings.MAX_ROOM_MEMBERS} members")
+    new = [u for u in users if u.pk not in present]
+    Membership.objects.bulk_create(
+        [Membership(room_id=room_id, user=u) for u in new], ignore_conflicts=True
+    )
+    brief = {"id": room.pk, "name": room.name, "kind": room.kind}
+    return brief, [u.public() for u in new]
+
+
+async def invite(actor: Actor, room_id: int, usernames: list[str]) -> dict[str, Any]:
+    require_member(actor, room_id)
+    _require_not_guest(actor, "invite")
+    if not usernames:
+        raise bad_request("field 'users' must name at least one employee")
+    if len(usernames) > settings.MAX_INVITE_BATCH:
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"at most {settings.MAX_INVITE_BATCH} members per call")
+    room, added = await run_db(_invite_db, room_id, usernames)
+    for user in added:
+        joined = await send_event(f"room:{room_id}", "member.joined",
+                                  {"room": room_id, "user": user, "by": actor.principal.public()})
+        await _tell_members_added(room, [user["id"]], joined.seq)
+    return {"room": room_id, "added": [u["username"] for u in added]}
+
+
+def _leave_db(room_id: int, user_id: int) -> bool:
+    deleted, _ = Membership.objects.filter(room_id=room_id, user_id=user_id).delete()
+    return deleted > 0
+
+
+async def leave(actor: Actor, room_id: int) -> dict[str, Any]:
+    require_member(actor, room_id)
+    me = actor.principal
+    if await run_db(_leave_db, room_id, me.id):
+        await send_event(f"room:{room_id}", "member.left", {"room": room_id, "user": me.public()})
+        await send_event(f"user:{me.id}", "room.removed", {"room": {"id": room_id}})
+    return {"room": room_id}
+
+
+async def members(actor: Actor, room_id: int) -> dict[str, Any]:
+    require_member(actor, room_id)
+    return {"room": room_id, "members": await run_db(selectors.members_of, room_id)}
+
+
+# --- read markers ------------------------------------------------------------
+
+
+def _mark_read_db(room_id: int, user_id: int, seq: int) -> int:
+    m = Membership.objects.get(room_id=room_id, user_id=user_id)
+    if seq > m.read_seq:
+        Membership.objects.filter(pk=m.pk, read_seq__lt=seq).update(read_seq=seq)
+        return seq
+    return m.read_seq
+
+
+async def mark_read(actor: Actor, room_id: int, seq: int) -> dict[str, Any]:
+    require_member(actor, room_id)
+    from realtime import runtime
+
+    head = (await (await runtime.get()).journal.heads([f"room:{room_id}"]))[f"room:{room_id}"]
+    if seq < 0 or seq > head:
+        raise bad_request(f"field 'seq' must be between 0 and the room's last seq {head}")
+    marker = await run_db(_mark_read_db, room_id, actor.principal.id, seq)
+    if marker == seq:
+        # The user's other tabs and devices move their marker too.
+        await send_event(f"user:{actor.principal.id}", "read.updated",
+                         {"room": room_id, "seq": seq})
+    return {"room": room_id, "seq": marker}

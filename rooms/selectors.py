@@ -1,0 +1,62 @@
+"""Reads about rooms (sync ORM; call through realtime.db.run_db)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.models import Membership, Room
+
+
+def room_ids_for(user_id: int) -> set[int]:
+    return set(Membership.objects.filter(user_id=user_id).values_list("room_id", flat=True))
+
+
+def rooms_for(user_id: int) -> list[dict[str, Any]]:
+    rows = (
+        Membership.objects.filter(user_id=user_id)
+        .select_related("room")
+        .order_by("room_id")
+    )
+    return [
+        {"id": m.room_id, "name": m.room.name, "kind": m.room.kind, "read_seq": m.read_seq}
+        for m in rows
+    ]
+
+
+def room_summary(room_id: int) -> dict[str, Any]:
+    room = Room.objects.get(pk=room_id)
+    return {"id": room.pk, "name": room.name, "kind": room.kind,
+            "members": members_of(room_id)}
+
+
+def members_of(room_id: int) -> list[dict[str, Any]]:
+    rows = Membership.objects.filter(room_id=room_id).select_related("user").order_by("user_id")
+    return [m.user.public() for m in rows]
+
+
+# Unread counts stop here: a badge says "100+" rather than scanning history.
+UNREAD_CAP = 100
+
+
+async def list_rooms(user_id: int) -> list[dict[str, Any]]:
+    """My rooms with their last seq and unread count (messages by others after my marker)."""
+    from realtime import runtime, streams
+    from realtime.db import run_db
+    from realtime.journal import frame_type
+
+    rooms = await run_db(rooms_for, user_id)
+    journal = (await runtime.get()).journal
+    heads = await journal.heads([f"room:{r['id']}" for r in rooms])
+    mine = f'"author":{{"id":{user_id},'
+    for room in rooms:
+        room["last_seq"] = heads[f"room:{room['id']}"]
+        unread = 0
+        if room["last_seq"] > room["read_seq"]:
+            recent = await streams.read(f"room:{room['id']}", after=room["read_seq"],
+                                        limit=UNREAD_CAP * 2)
+            unread = sum(
+                1 for _, frame in recent
+                if frame_type(frame) == "message.created" and mine not in frame
+            )
+        room["unread"] = min(unread, UNREAD_CAP)
+    return rooms
