@@ -127,6 +127,7 @@ class ColloquySocket:
             self._enqueue(self.codec.encode({
                 "op": "hello", "connection": self.connection_id, "user": self.principal.public(),
                 "heartbeat_s": settings.HEARTBEAT_SECONDS, "limits": limits(),
+                "streams": dict(self.sent),
             }))
             writer = asyncio.get_running_loop().create_task(self._writer())
             try:

@@ -99,10 +99,9 @@ def _msgpack_decode(raw: str | bytes) -> Any:
     if isinstance(raw, str):
         raise bad_request("expected a binary frame on colloquy.v1.msgpack, got a text frame")
     try:
-        # Strict limits: a hostile frame cannot make unpacking allocate much.
-        return msgpack.unpackb(
-            raw, raw=False, strict_map_key=True, max_buffer_size=len(raw) or 1
-        )
+        # unpackb caps every container and string at the frame's own length, so a
+        # hostile frame cannot make unpacking allocate more than it sent.
+        return msgpack.unpackb(raw, raw=False, strict_map_key=True)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise bad_request(f"frame is not valid msgpack: {exc}") from None
     except Exception as exc:  # msgpack raises assorted types on garbage

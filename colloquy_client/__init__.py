@@ -1,0 +1,251 @@
+"""A small asyncio client for the Colloquy wire protocol (docs/protocol.md).
+
+    client = Client("ws://127.0.0.1:8000/ws/", token="cq_…")
+    await client.connect()
+    room = (await client.request("rooms.create", name="Ops", members=["alan"]))["room"]
+    await client.request("message.send", room=room["id"], body="hi", client_id="c-1")
+    event = await client.next_event()
+
+It keeps the last seq of every stream it has seen. With `auto_reconnect`, a
+dropped socket is reopened with backoff and jitter, and the first request on
+the new socket is `resume` with those seqs, so nothing is missed or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["Client", "ColloquyError", "ConnectionLost"]
+
+JSON = "colloquy.v1.json"
+MSGPACK = "colloquy.v1.msgpack"
+
+
+class ColloquyError(Exception):
+    """The server answered a request with an error frame."""
+
+    def __init__(self, code: str, message: str, frame: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.frame = frame
+
+
+class ConnectionLost(Exception):
+    """The socket closed before the reply arrived; `code` is the close code."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"connection closed ({code}) {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class Client:
+    def __init__(
+        self, url: str, *, token: str | None = None, ticket: str | None = None,
+        codec: str = "json", headers: dict[str, str] | None = None,
+        auto_reconnect: bool = False, ticket_factory: Callable[[], Any] | None = None,
+        max_size: int = 16 * 2**20,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.ticket = ticket
+        self.ticket_factory = ticket_factory
+        self.subprotocol = MSGPACK if codec == "msgpack" else JSON
+        self.headers = dict(headers or {})
+        self.auto_reconnect = auto_reconnect
+        self.max_size = max_size
+        self.hello: dict[str, Any] | None = None
+        self.last_seq: dict[str, int] = {}
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.duplicates = 0  # stream events that arrived with an already-seen seq
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.reconnects = 0
+        self._refs = itertools.count(1)
+        self._pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed_by_us = False
+        self._ready = asyncio.Event()
+
+    # --- connection ------------------------------------------------------------
+
+    @property
+    def binary(self) -> bool:
+        return self.subprotocol == MSGPACK
+
+    async def connect(self) -> dict[str, Any]:
+        """Open the socket and wait for hello; returns the hello frame."""
+        await self._open()
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        await self._ready.wait()
+        assert self.hello is not None
+        return self.hello
+
+    async def _open(self) -> None:
+        url = self.url
+        headers = dict(self.headers)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        ticket = self.ticket
+        if self.ticket_factory is not None:
+            ticket = await self.ticket_factory()
+        if ticket:
+            url += ("&" if "?" in url else "?") + f"ticket={ticket}"
+            self.ticket = None  # single use
+        self._ws = await connect(
+            url, additional_headers=headers, subprotocols=[self.subprotocol],
+            max_size=self.max_size, open_timeout=10, ping_interval=20,
+        )
+        self.hello = self._decode(await self._ws.recv())
+        # Where each stream stood when the socket opened: the resume point for
+        # streams on which no event has arrived yet.
+        for stream, seq in self.hello.get("streams", {}).items():
+            self.last_seq.setdefault(stream, seq)
+        self._ready.set()
+
+    async def close(self) -> None:
+        self._closed_by_us = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def wait_closed(self, timeout: float = 5.0) -> int | None:
+        """Wait for the server to close the socket; returns the close code."""
+        assert self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.close_code
+
+    # --- frames ----------------------------------------------------------------
+
+    def _encode(self, frame: dict[str, Any]) -> str | bytes:
+        if self.binary:
+            return msgpack.packb(frame, use_bin_type=True)
+        return json.dumps(frame)
+
+    def _decode(self, raw: str | bytes) -> dict[str, Any]:
+        if isinstance(raw, bytes):
+            return msgpack.unpackb(raw, raw=False)
+        return json.loads(raw)
+
+    async def send_raw(self, raw: str | bytes) -> None:
+        """Send a frame exactly as given (tests of bad input use this)."""
+        assert self._ws is not None
+        await self._ws.send(raw)
+
+    async def request(self, op: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """Send {"op": op, "ref": …, **fields}; return the ok frame or raise ColloquyError."""
+        ref = next(self._refs)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            assert self._ws is not None
+            await self._ws.send(self._encode({"op": op, "ref": ref, **fields}))
+            reply = await asyncio.wait_for(future, timeout)
+        except ConnectionClosed as exc:
+            raise ConnectionLost(exc.rcvd.code if exc.rcvd else None) from None
+        finally:
+            self._pending.pop(ref, None)
+        if reply["op"] == "error":
+            raise ColloquyError(reply["code"], reply["message"], reply)
+        return reply
+
+    async def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def events_of(self, type_: str, count: int, timeout: float = 10.0,
+                        stream: str | None = None) -> list[dict[str, Any]]:
+        """The next `count` events of one type (others are skipped)."""
+        found: list[dict[str, Any]] = []
+
+        async def collect() -> None:
+            while len(found) < count:
+                event = await self.events.get()
+                if event["type"] == type_ and (stream is None or event["stream"] == stream):
+                    found.append(event)
+
+        await asyncio.wait_for(collect(), timeout)
+        return found
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        out = []
+        while not self.events.empty():
+            out.append(self.events.get_nowait())
+        return out
+
+    # --- reading ---------------------------------------------------------------
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        if op in ("ok", "error"):
+            future = self._pending.get(frame.get("ref"))
+            if future is not None and not future.done():
+                future.set_result(frame)
+            return
+        if op == "event":
+            seq = frame.get("seq")
+            if seq is not None:
+                stream = frame["stream"]
+                if seq <= self.last_seq.get(stream, 0):
+                    self.duplicates += 1
+                    return
+                self.last_seq[stream] = seq
+                kind = frame.get("type")
+                if kind == "room.added":
+                    room = f"room:{frame['data']['room']['id']}"
+                    self.last_seq.setdefault(room, frame["data"]["seq"] - 1)
+                elif kind == "room.removed":
+                    self.last_seq.pop(f"room:{frame['data']['room']['id']}", None)
+            self.events.put_nowait(frame)
+
+    async def _read_loop(self) -> None:
+        while True:
+            ws = self._ws
+            assert ws is not None
+            try:
+                async for raw in ws:
+                    self._on_frame(self._decode(raw))
+            except ConnectionClosed:
+                pass
+            self.close_code = ws.close_code
+            self.close_reason = ws.close_reason or ""
+            lost = ConnectionLost(self.close_code, self.close_reason)
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(lost)
+            if self._closed_by_us or not self.auto_reconnect or self.close_code == 4003:
+                return
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        delay = 0.05
+        while True:
+            # Jitter spreads a thousand clients reconnecting after a restart.
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            try:
+                await self._open()
+            except (OSError, ConnectionClosed, asyncio.TimeoutError, Exception):
+                delay = min(delay * 2, 2.0)
+                continue
+            self.reconnects += 1
+            break
+        # resume must be the first request so missed events come before live ones.
+        ref = next(self._refs)
+        assert self._ws is not None
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(self._encode({"op": "resume", "ref": ref,
+                                              "streams": dict(self.last_seq)}))
