@@ -238,7 +238,7 @@ class Client:
             await asyncio.sleep(delay * (0.5 + random.random()))
             try:
                 await self._open()
-            except (OSError, ConnectionClosed, asyncio.TimeoutError, Exception):
+            except (TimeoutError, OSError, ConnectionClosed, Exception):
                 delay = min(delay * 2, 2.0)
                 continue
             self.reconnects += 1

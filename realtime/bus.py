@@ -10,6 +10,7 @@ single process; the journal hands frames straight to the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -52,16 +53,18 @@ class LocalBus:
             )
             while True:
                 await asyncio.sleep(CONTROL_POLL_SECONDS)
-                rows = await asyncio.to_thread(
-                    lambda: db.execute(
-                        "SELECT id, payload FROM control WHERE id>? ORDER BY id", (last,)
-                    ).fetchall()
-                )
+                rows = await asyncio.to_thread(self._control_after, db, last)
                 for row_id, payload in rows:
                     last = row_id
                     self.hub.control(json.loads(payload))
         finally:
             db.close()
+
+    @staticmethod
+    def _control_after(db: sqlite3.Connection, last: int) -> list[tuple[int, str]]:
+        return db.execute(
+            "SELECT id, payload FROM control WHERE id>? ORDER BY id", (last,)
+        ).fetchall()
 
 
 class RedisBus:
@@ -137,10 +140,8 @@ class RedisBus:
                 self._pubsub = None
                 if syncer is not None:
                     syncer.cancel()
-                try:
+                with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-                except (RedisError, OSError):
-                    pass
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 

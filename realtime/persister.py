@@ -12,6 +12,7 @@ Embedded: a thread in the server process reads the SQLite journal.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -157,10 +158,8 @@ class RedisPersister:
     def _ensure_group_quietly(self) -> None:
         import redis
 
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.ensure_group()
-        except redis.RedisError:
-            pass
 
     def _ack(self, ids: list[bytes], entries: list[PendingEntry]) -> None:
         tops: dict[str, int] = {}

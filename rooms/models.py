@@ -61,7 +61,9 @@ class Message(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="message_unique_seq"),
-            models.UniqueConstraint(fields=["author", "client_id"], name="message_unique_client_id"),
+            models.UniqueConstraint(
+                fields=["author", "client_id"], name="message_unique_client_id"
+            ),
         ]
         indexes = [models.Index(fields=["room", "seq"])]
 

@@ -47,5 +47,5 @@ class Command(BaseCommand):
             for username in members:
                 Membership.objects.get_or_create(room=room, user=users[username])
         self.stdout.write("Demo organisation ready. Log in at http://127.0.0.1:8000/ with:")
-        for username, name, title, _, role in PEOPLE:
+        for username, name, _title, _, role in PEOPLE:
             self.stdout.write(f"  {username:<10} password {o['password']:<14} {role:<9} {name}")

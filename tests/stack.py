@@ -1,0 +1,255 @@
+"""Real server processes for the tests: daphne, the persister, Postgres, Redis.
+
+`Stack` starts one profile from scratch in a throwaway database (and Redis key
+prefix), with a pool of employees made in one go, and hands out fresh users so
+tests never share state. Embedded: one daphne. Services: two daphne processes
+sharing Redis (server 0 and 1) and one `manage.py persister`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from colloquy_client import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "pw-test-only"
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_DB = 9  # tests use their own Redis database and a per-run key prefix
+
+POOL = {"employee": 240, "guest": 20}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+class Stack:
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"colloquy-{profile}-"))
+        self.logs: list[Path] = []
+        self.servers: list[tuple[subprocess.Popen[bytes], int]] = []
+        self.persister: subprocess.Popen[bytes] | None = None
+        self.tokens: dict[str, str] = {}
+        self._counters = {role: itertools.count(1) for role in POOL}
+        tag = f"{os.getpid()}_{int(time.time())}"
+        self.env = {**os.environ, "COLLOQUY_DATA_DIR": str(self.tmp / "data"),
+                    "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+                    # A small replay window, so tests reach the database path too.
+                    "COLLOQUY_JOURNAL_WINDOW": "20"}
+        self.env.pop("DATABASE_URL", None)
+        self.env.pop("REDIS_URL", None)
+        if profile == "services":
+            self.dbname = f"colloquy_test_{tag}"
+            self.database_url = f"postgres://postgres@127.0.0.1:5432/{self.dbname}"
+            self.redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+            self.env.update(
+                DATABASE_URL=self.database_url, REDIS_URL=self.redis_url,
+                COLLOQUY_REDIS_PREFIX=f"cqt{tag}",
+                # Claim a killed persister's entries quickly in tests.
+                COLLOQUY_PERSIST_CLAIM_IDLE_MS="2000",
+            )
+
+    # --- processes -------------------------------------------------------------
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, text=True,
+            capture_output=True, check=check, timeout=120,
+        )
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"{name}.log"
+        self.logs.append(log)
+        out = open(log, "ab")  # noqa: SIM115 - lives as long as the process
+        return subprocess.Popen(
+            argv, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _launch(self, port: int, extra_env: dict[str, str] | None = None
+                ) -> subprocess.Popen[bytes]:
+        proc = self._spawn(
+            f"server-{port}",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "--websocket_timeout", "-1", "asgi:application"],
+            extra_env,
+        )
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        return proc
+
+    def start_server(self, extra_env: dict[str, str] | None = None) -> int:
+        port = free_port()
+        self.servers.append((self._launch(port, extra_env), port))
+        return port
+
+    def start_persister(self) -> subprocess.Popen[bytes]:
+        assert self.profile == "services"
+        self.persister = self._spawn("persister", [sys.executable, "manage.py", "persister"])
+        return self.persister
+
+    def kill_persister(self) -> None:
+        assert self.persister is not None
+        self.persister.send_signal(signal.SIGKILL)
+        self.persister.wait(10)
+        self.persister = None
+
+    def kill_server(self, index: int) -> int:
+        proc, port = self.servers[index]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        return port
+
+    def restart_server(self, index: int) -> None:
+        """kill -9 server `index` if it runs, then start it again on the same port."""
+        proc, port = self.servers[index]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        self.servers[index] = (self._launch(port), port)
+
+    def start(self) -> Stack:
+        if self.profile == "services":
+            subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.dbname}"],
+                           check=True, capture_output=True)
+        self.manage("migrate", "--noinput", "-v0")
+        self._make_pool()
+        self.start_server()
+        if self.profile == "services":
+            self.start_server()
+            self.start_persister()
+        return self
+
+    def stop(self) -> None:
+        procs = [p for p, _ in self.servers]
+        if self.persister is not None:
+            procs.append(self.persister)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.profile == "services":
+            subprocess.run(["psql", PG_ADMIN, "-qc",
+                            f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)"],
+                           capture_output=True)
+            import redis
+
+            client = redis.Redis.from_url(self.redis_url)
+            prefix = self.env["COLLOQUY_REDIS_PREFIX"]
+            keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i:i + 500])
+
+    def _make_pool(self) -> None:
+        # One process, one password hash: hundreds of users in about a second.
+        script = (
+            "from django.contrib.auth.hashers import make_password\n"
+            "from core.models import Employee\n"
+            f"h = make_password({PASSWORD!r})\n"
+            f"pool = {json.dumps(POOL)}\n"
+            "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
+            " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
+            " for i in range(1, n + 1)])\n"
+        )
+        self.manage("shell", "-c", script)
+
+    # --- users and clients -----------------------------------------------------
+
+    def new_user(self, role: str = "employee") -> str:
+        """A username from the pool nobody else has used in this run."""
+        return f"{role[0]}{next(self._counters[role]):04d}"
+
+    def http(self, index: int = 0) -> str:
+        return f"http://127.0.0.1:{self.servers[index % len(self.servers)][1]}"
+
+    def ws_url(self, index: int = 0) -> str:
+        return f"ws://127.0.0.1:{self.servers[index % len(self.servers)][1]}/ws/"
+
+    def post(self, path: str, body: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None, index: int = 0) -> tuple[int, Any]:
+        req = urllib.request.Request(
+            self.http(index) + path, data=json.dumps(body or {}).encode(), method="POST",
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            status, body = self.post("/api/auth/token",
+                                     {"username": username, "password": PASSWORD})
+            assert status == 200, body
+            self.tokens[username] = body["token"]
+        return self.tokens[username]
+
+    async def client(self, username: str, *, server: int = 0, codec: str = "json",
+                     **kwargs: Any) -> Client:
+        client = Client(self.ws_url(server), token=self.token(username), codec=codec, **kwargs)
+        await client.connect()
+        return client
+
+    # --- looking at the database ----------------------------------------------
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run a read-only query against the profile's database."""
+        if self.profile == "services":
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                return conn.execute(query.replace("?", "%s"), args).fetchall()
+        db = sqlite3.connect(self.tmp / "data" / "colloquy.sqlite3", timeout=10)
+        try:
+            return db.execute(query, args).fetchall()
+        finally:
+            db.close()
+
+    def wait_sql(self, query: str, *args: Any, expect: Any, timeout: float = 15.0) -> Any:
+        """Poll a query until it returns `expect` (the persister is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        got: Any = None
+        while time.monotonic() < deadline:
+            got = self.sql(query, *args)
+            if got == expect:
+                return got
+            time.sleep(0.1)
+        raise AssertionError(f"{query} returned {got!r}, expected {expect!r}")
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
