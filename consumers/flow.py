@@ -11,6 +11,7 @@ fills, and the socket is closed as a slow consumer instead of growing memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from typing import Any
 
@@ -47,8 +48,7 @@ def attach_gate(send: Any) -> WriteGate:
         protocol = send.args[0]  # daphne: partial(server.handle_reply, protocol)
     register = getattr(protocol, "registerProducer", None)
     if register is not None and getattr(protocol, "transport", None) is not None:
-        try:
+        # RuntimeError: a producer is already registered; keep the always-open gate.
+        with contextlib.suppress(RuntimeError):
             register(gate, True)
-        except RuntimeError:  # a producer is already registered: keep the open gate
-            pass
     return gate
