@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from presence import actions as presence_actions
 from realtime import streams
 from realtime.journal import valid_stream
 from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
@@ -85,9 +86,14 @@ async def rooms_members(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, 
 
 
 async def message_send(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
-    return await actions.send_message(
-        sock, _room(req), field(req, "body", str), field(req, "client_id", str)
+    room = _room(req)
+    reply = await actions.send_message(
+        sock, room, field(req, "body", str), field(req, "client_id", str)
     )
+    if room in sock.typing_rooms:
+        sock.typing_rooms.discard(room)
+        await presence_actions.message_sent(sock, room)
+    return reply
 
 
 async def history(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +138,37 @@ async def read(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     return await actions.mark_read(sock, _room(req), seq)
 
 
+def _user_ids(req: dict[str, Any]) -> list[int]:
+    users = field(req, "users", list)
+    if not all(isinstance(u, int) and not isinstance(u, bool) and 0 < u < 2**62 for u in users):
+        raise bad_request("field 'users' must be a list of user ids (positive integers)")
+    return list(dict.fromkeys(users))
+
+
+async def presence_set(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await presence_actions.set_status(sock, field(req, "status", str))
+
+
+async def presence_query(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await presence_actions.query(sock, _user_ids(req))
+
+
+async def presence_subscribe(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await presence_actions.subscribe(sock, _user_ids(req))
+
+
+async def typing(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    room = _room(req)
+    thread = field(req, "thread", str, required=False, default="")
+    if len(thread) > 64:
+        raise bad_request("field 'thread' must be at most 64 characters")
+    active = field(req, "active", bool, required=False, default=True)
+    reply = await presence_actions.typing(sock, room, thread, active)
+    if active and reply["relayed"]:
+        sock.typing_rooms.add(room)
+    return reply
+
+
 OPS: dict[str, Handler] = {
     "ping": ping,
     "rooms.list": rooms_list,
@@ -143,4 +180,8 @@ OPS: dict[str, Handler] = {
     "history": history,
     "resume": resume,
     "read": read,
+    "presence.set": presence_set,
+    "presence.query": presence_query,
+    "presence.subscribe": presence_subscribe,
+    "typing": typing,
 }

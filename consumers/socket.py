@@ -94,6 +94,10 @@ class ColloquySocket:
         self.close_code = int(CloseCode.GOING_AWAY)
         self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
         self.last_heard = time.monotonic()
+        self.last_active = self.last_heard  # last request other than ping (presence: away)
+        self.presence = "online"
+        self.away_by_choice = False  # presence.set away sticks until presence.set online
+        self.typing_rooms: set[int] = set()  # rooms where a typing event was relayed
         self.tasks: set[asyncio.Task[Any]] = set()
         self.replay_lock = asyncio.Lock()
 
@@ -131,12 +135,14 @@ class ColloquySocket:
             }))
             writer = asyncio.get_running_loop().create_task(self._writer())
             try:
+                await rt.presence.connected(self)
                 await self._reader()
             finally:
                 writer.cancel()
         finally:
             self.state = State.CLOSED
             hub.detach(self, self.streams)
+            rt.presence.disconnected(self)
             for task in self.tasks:
                 task.cancel()
 
@@ -218,6 +224,8 @@ class ColloquySocket:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}")
             if first and op != "resume":
                 self.release_held()
+            if op != "ping":
+                await self._active()
             result = await handler(self, request)
             self._reply(ok(ref, **result))
         except ProtocolError as exc:
@@ -230,6 +238,12 @@ class ColloquySocket:
         finally:
             if first:
                 self.release_held()
+
+    async def _active(self) -> None:
+        self.last_active = time.monotonic()
+        if self.presence == "away" and not self.away_by_choice:
+            self.presence = "online"
+            await (await runtime.get()).presence.status_changed(self)
 
     def _reply(self, frame: dict[str, Any]) -> None:
         assert self.codec is not None

@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -45,6 +46,9 @@ class LocalBus:
     async def publish(self, stream: str, frame: str) -> None:
         self.hub.deliver(stream, frame)
 
+    async def publish_presence(self, message: dict[str, Any]) -> None:
+        self.hub.presence(message)
+
     async def _poll_control(self) -> None:
         db = sqlite3.connect(self.journal_path, check_same_thread=False)
         try:
@@ -68,16 +72,17 @@ class LocalBus:
 
 
 class RedisBus:
-    def __init__(self, hub: Hub, url: str, control_channel: str) -> None:
+    def __init__(self, hub: Hub, url: str, control_channel: str, presence_channel: str) -> None:
         self.hub = hub
         self.control_channel = control_channel
+        self.presence_channel = presence_channel
         # A dedicated connection: pub/sub reads block indefinitely, so no socket
         # timeout; the health check notices a dead Redis instead.
         self.client = aredis.Redis.from_url(
             url, socket_timeout=None, socket_connect_timeout=5, health_check_interval=10
         )
         self.publisher = aredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        self.wanted: set[str] = {control_channel}
+        self.wanted: set[str] = {control_channel, presence_channel}
         self.subscribed: set[str] = set()
         self._changed = asyncio.Event()
         self._pubsub: aredis.client.PubSub | None = None
@@ -92,6 +97,9 @@ class RedisBus:
 
     async def publish(self, stream: str, frame: str) -> None:
         await self.publisher.publish(event_channel(stream), frame)
+
+    async def publish_presence(self, message: dict[str, Any]) -> None:
+        await self.publisher.publish(self.presence_channel, json.dumps(message))
 
     def _want(self, channel: str, on: bool) -> None:
         if on:
@@ -148,6 +156,7 @@ class RedisBus:
     async def _pump(self, pubsub: aredis.client.PubSub) -> None:
         prefix = len(event_channel(""))
         control = self.control_channel.encode()
+        presence = self.presence_channel.encode()
         while True:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
             if msg is None or msg["type"] != "message":
@@ -155,6 +164,9 @@ class RedisBus:
             channel: bytes = msg["channel"]
             if channel == control:
                 self.hub.control(json.loads(msg["data"]))
+                continue
+            if channel == presence:
+                self.hub.presence(json.loads(msg["data"]))
                 continue
             try:
                 self.hub.deliver(channel[prefix:].decode(), msg["data"].decode())

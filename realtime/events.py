@@ -81,6 +81,8 @@ class Hub:
     def __init__(self) -> None:
         self.streams: dict[str, set[Socket]] = {}
         self.users: dict[int, set[Socket]] = {}
+        self.watchers: dict[int, set[Socket]] = {}  # user → sockets that presence.subscribe'd
+        self.watching: dict[Socket, set[int]] = {}
         self.on_first: Any = None  # bus callback: a stream gained its first local socket
         self.on_last: Any = None  # bus callback: a stream lost its last local socket
 
@@ -92,6 +94,7 @@ class Hub:
     def detach(self, sock: Socket, streams: set[str]) -> None:
         for stream in list(streams):
             self.unsubscribe(sock, stream)
+        self.watch(sock, set())
         mine = self.users.get(sock.user_id)
         if mine is not None:
             mine.discard(sock)
@@ -116,6 +119,19 @@ class Hub:
             if self.on_last:
                 self.on_last(stream)
 
+    def watch(self, sock: Socket, users: set[int]) -> None:
+        """Replace the set of users whose presence this socket asked to follow."""
+        for user in self.watching.pop(sock, set()) - users:
+            watchers = self.watchers.get(user)
+            if watchers is not None:
+                watchers.discard(sock)
+                if not watchers:
+                    del self.watchers[user]
+        if users:
+            self.watching[sock] = users
+            for user in users:
+                self.watchers.setdefault(user, set()).add(sock)
+
     # --- delivery -------------------------------------------------------------
 
     def deliver(self, stream: str, frame: str) -> None:
@@ -125,7 +141,33 @@ class Hub:
             return
         seq = _seq_of(stream, frame)
         targets = tuple(socks)
-        packed: bytes | None = None
+        if seq is None:
+            # Ephemeral (typing): not echoed to the author's own sockets.
+            author = json.loads(frame).get("data", {}).get("user", {}).get("id")
+            targets = tuple(s for s in targets if s.user_id != author)
+        self._fan_out(targets, stream, seq, frame)
+        if stream.startswith("user:") and seq is not None:
+            self._user_stream_effects(targets, frame)
+
+    def presence(self, message: dict[str, Any]) -> None:
+        """A user's presence changed: tell local sockets sharing a room, and watchers."""
+        user = int(message["user"])
+        targets: set[Socket] = set(self.watchers.get(user, ()))
+        for room in message.get("rooms", ()):
+            targets.update(self.streams.get(f"room:{room}", ()))
+        targets = {s for s in targets if s.user_id != user}
+        if not targets:
+            return
+        frame = json.dumps({
+            "op": "event", "stream": "presence", "type": "presence",
+            "data": {"user": user, "status": message["status"],
+                     "last_seen": message["last_seen"]},
+        }, separators=(",", ":"))
+        self._fan_out(tuple(targets), "presence", None, frame)
+
+    @staticmethod
+    def _fan_out(targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str) -> None:
+        packed: bytes | None = None  # encoded once per codec, whatever the room's size
         for sock in targets:
             if sock.binary:
                 if packed is None:
@@ -133,8 +175,6 @@ class Hub:
                 sock.push(stream, seq, packed)
             else:
                 sock.push(stream, seq, frame)
-        if stream.startswith("user:") and seq is not None:
-            self._user_stream_effects(targets, frame)
 
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
         # Room list changes re-aim the user's sockets at once, on every process.

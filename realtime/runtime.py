@@ -19,6 +19,8 @@ class Runtime:
     journal: Any  # realtime.journal.Journal
     bus: Any  # realtime.bus.LocalBus | RedisBus
     hub: Any  # realtime.events.Hub
+    presence: Any = None  # presence.tracker.PresenceTracker
+    typing: Any = None  # presence.store.TypingGate
     redis: Any = None  # redis.asyncio.Redis in the services profile
 
 
@@ -42,6 +44,13 @@ async def get() -> Runtime:
 
 
 def _build() -> Runtime:
+    from presence.store import (
+        LocalPresenceStore,
+        LocalTypingGate,
+        RedisPresenceStore,
+        RedisTypingGate,
+    )
+    from presence.tracker import PresenceTracker
     from realtime.events import Hub
 
     hub = Hub()
@@ -60,10 +69,15 @@ def _build() -> Runtime:
             socket_connect_timeout=5,
         )
         client = aredis.Redis.from_pool(pool)
-        bus = RedisBus(hub, settings.REDIS_URL, control.channel())
+        bus = RedisBus(hub, settings.REDIS_URL, control.channel(),
+                       f"{settings.REDIS_PREFIX}:presence")
         journal = RedisJournal(client)
         bus.start()
-        return Runtime(journal, bus, hub, client)
+        store = RedisPresenceStore(client, settings.REDIS_PREFIX, settings.PRESENCE_TTL_SECONDS)
+        tracker = PresenceTracker(store, hub, bus.publish_presence)
+        tracker.start()
+        return Runtime(journal, bus, hub, tracker,
+                       RedisTypingGate(client, settings.REDIS_PREFIX), client)
 
     from realtime import control
     from realtime.bus import LocalBus
@@ -75,7 +89,9 @@ def _build() -> Runtime:
     journal = LocalJournal(path, bus.publish_local, settings.DEDUPE_TTL_SECONDS)
     bus.start()
     start_embedded_persister(path)
-    return Runtime(journal, bus, hub)
+    tracker = PresenceTracker(LocalPresenceStore(), hub, bus.publish_presence)
+    tracker.start()
+    return Runtime(journal, bus, hub, tracker, LocalTypingGate())
 
 
 def current() -> Runtime | None:

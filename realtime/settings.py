@@ -186,3 +186,23 @@ REDIS_POOL_SIZE = _int("COLLOQUY_REDIS_POOL_SIZE", 64)
 REDIS_POOL_TIMEOUT = _float("COLLOQUY_REDIS_POOL_TIMEOUT", 10.0)
 # Key prefix, so several deployments (or test runs) can share one Redis.
 REDIS_PREFIX = os.environ.get("COLLOQUY_REDIS_PREFIX", "cq")
+
+# --- presence and typing (docs/protocol.md, "Presence" and "Typing") ----------
+# A connection's presence entry lives this long unless its process refreshes it.
+# A process killed without closing its sockets stops refreshing, so its users go
+# offline within TTL + one sweep; shorter means more Redis writes per socket.
+PRESENCE_TTL_SECONDS = _float("COLLOQUY_PRESENCE_TTL_SECONDS", 30.0)
+# How often each process refreshes its sockets' entries (one pipeline for all)
+# and sweeps expired ones. A third of the TTL survives one missed refresh.
+PRESENCE_REFRESH_SECONDS = _float("COLLOQUY_PRESENCE_REFRESH_SECONDS", 10.0)
+# Offline is announced only after the last connection has been gone this long,
+# so a reload or a flapping network makes no offline/online pair.
+PRESENCE_OFFLINE_DELAY_SECONDS = _float("COLLOQUY_PRESENCE_OFFLINE_DELAY_SECONDS", 5.0)
+# A connected employee with no request but pings for this long shows as away.
+PRESENCE_AWAY_AFTER_SECONDS = _float("COLLOQUY_PRESENCE_AWAY_AFTER_SECONDS", 300.0)
+# Users one presence.subscribe / presence.query may name (a directory page).
+PRESENCE_MAX_USERS = _int("COLLOQUY_PRESENCE_MAX_USERS", 200)
+# Typing: at most one relayed per sender per room per window; receivers drop an
+# indicator after expires_in, so a lost "stop" never leaves one stuck.
+TYPING_RELAY_SECONDS = _float("COLLOQUY_TYPING_RELAY_SECONDS", 3.0)
+TYPING_EXPIRES_SECONDS = _float("COLLOQUY_TYPING_EXPIRES_SECONDS", 6.0)

@@ -31,6 +31,8 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 9  # tests use their own Redis database and a per-run key prefix
 
 POOL = {"employee": 240, "guest": 20}
+PRESENCE_TTL = 4.0
+OFFLINE_DELAY = 1.5
 
 
 def free_port() -> int:
@@ -65,7 +67,11 @@ class Stack:
         self.env = {**os.environ, "COLLOQUY_DATA_DIR": str(self.tmp / "data"),
                     "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                     # A small replay window, so tests reach the database path too.
-                    "COLLOQUY_JOURNAL_WINDOW": "20"}
+                    "COLLOQUY_JOURNAL_WINDOW": "20",
+                    # Presence timings scaled down so crash and debounce tests are quick.
+                    "COLLOQUY_PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
+                    "COLLOQUY_PRESENCE_REFRESH_SECONDS": "1",
+                    "COLLOQUY_PRESENCE_OFFLINE_DELAY_SECONDS": str(OFFLINE_DELAY)}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         if profile == "services":

@@ -1,0 +1,1 @@
+"""Baselines measured by the same harness: stock Channels, and a bare asyncio broadcast."""

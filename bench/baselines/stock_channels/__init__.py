@@ -1,0 +1,1 @@
+"""The Channels tutorial chat, as most projects start: the stock-Channels baseline."""

@@ -1,0 +1,495 @@
+"""The load worker: a separate process, pinned to its own core, holding every client socket.
+
+The orchestrator (bench/__main__.py) drives it over a multiprocessing pipe
+with commands ("connect", "fanout", "chat", "burst", "resume", …); each
+command runs to completion inside the worker's event loop and answers with a
+dict of plain numbers. Latencies are measured here: the sender writes its
+send time into the message body and receivers subtract it from the time the
+bytes arrived (see bench/wsclient.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import random
+import resource
+import secrets
+import time
+import traceback
+from typing import Any
+
+import msgpack
+
+from bench.wsclient import WS, Sink, now_us, open_ws
+
+
+def percentiles(values: list[int] | list[float], scale: float = 1.0) -> dict[str, float]:
+    """p50/p99/max/mean of `values`, multiplied by `scale` (µs → ms: 0.001)."""
+    if not values:
+        return {"n": 0, "p50": None, "p99": None, "max": None, "mean": None}
+    s = sorted(values)
+    n = len(s)
+
+    def at(q: float) -> float:
+        return round(s[min(n - 1, int(q * n))] * scale, 3)
+
+    return {"n": n, "p50": at(0.50), "p90": at(0.90), "p99": at(0.99),
+            "max": round(s[-1] * scale, 3), "mean": round(sum(s) / n * scale, 3)}
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Acks:
+    """Counts replies to message.send and their latency."""
+
+    def __init__(self, record_seq: bool = False) -> None:
+        self.ok = 0
+        self.lat: list[int] = []
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.seqs: list[tuple[int, int, int]] | None = [] if record_seq else None
+        self.waiting = 0
+        self.max_seq = 0
+
+    def callback(self, room: int = 0) -> Any:
+        def done(frame: dict[str, Any], lat: int, now: int) -> None:
+            self.waiting -= 1
+            if frame.get("op") == "ok":
+                self.ok += 1
+                self.lat.append(lat)
+                seq = frame.get("seq", 0)
+                if seq > self.max_seq:
+                    self.max_seq = seq
+                if self.seqs is not None:
+                    self.seqs.append((room, frame["seq"], now))
+            else:
+                self.errors[str(frame.get("code"))] += 1
+        return done
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.socks: dict[int, WS] = {}
+        self.specs: dict[int, dict[str, Any]] = {}
+        self.target: tuple[str, int, str, str] = ("127.0.0.1", 0, "/", "colloquy")
+        self.mid = 1
+        self.tag = secrets.token_hex(3)  # client_ids stay unique across runs
+        self.pad = b"x" * 40
+        self._hb: asyncio.Task[None] | None = None
+
+    # --- connections ---------------------------------------------------------------
+
+    async def cmd_connect(self, host: str, port: int, path: str, specs: list[dict[str, Any]],
+                          kind: str = "colloquy", concurrency: int = 200,
+                          timeout: float = 60.0) -> dict[str, Any]:
+        """Open one socket per spec ({id, headers, subprotocol}), `concurrency` at a time."""
+        self.target = (host, port, path, kind)
+        sem = asyncio.Semaphore(concurrency)
+        lat: list[int] = []
+        errors: collections.Counter[str] = collections.Counter()
+
+        async def one(spec: dict[str, Any]) -> None:
+            async with sem:
+                t = now_us()
+                sock = WS(spec["id"], host, port, path, spec.get("headers"),
+                          spec.get("subprotocol"), kind)
+                try:
+                    await open_ws(sock, timeout)
+                except Exception as exc:
+                    errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+                    sock.close()
+                    return
+                lat.append(now_us() - t)
+                self.socks[spec["id"]] = sock
+                self.specs[spec["id"]] = spec
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(one(s) for s in specs))
+        elapsed = time.monotonic() - t0
+        if kind == "colloquy" and self._hb is None:
+            self._hb = asyncio.get_running_loop().create_task(self._heartbeat())
+        return {"ok": len(lat), "failed": sum(errors.values()), "errors": dict(errors),
+                "elapsed_s": round(elapsed, 3),
+                "per_s": round(len(lat) / elapsed, 1) if elapsed else None,
+                "connect_ms": percentiles(lat, 0.001)}
+
+    async def _heartbeat(self) -> None:
+        """Colloquy closes sockets silent for 3 heartbeats; real clients ping, so do we."""
+        while True:
+            await asyncio.sleep(2.0)
+            cutoff = time.monotonic() - 15.0
+            for sock in list(self.socks.values()):
+                if sock.kind == "colloquy" and not sock.closed and sock.last_send < cutoff:
+                    sock.request({"op": "ping"})
+
+    async def cmd_first(self, ids: list[int], timeout: float = 60.0) -> dict[str, Any]:
+        """Each Colloquy socket's first request (a ping), which releases held events."""
+        t0 = time.monotonic()
+        acks = Acks()
+        socks = [self.socks[i] for i in ids if i in self.socks]
+        for sock in socks:
+            acks.waiting += 1
+            sock.request({"op": "ping", "ref": 0}, acks.callback())
+        while acks.waiting > 0 and time.monotonic() - t0 < timeout:
+            await asyncio.sleep(0.02)
+        return {"ok": acks.ok, "missing": acks.waiting, "elapsed_s": round(time.monotonic() - t0, 3)}
+
+    async def cmd_reopen(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Reconnect every socket the server closed (e.g. 4009 after an overload step)."""
+        host, port, path, kind = self.target
+        dead = [i for i, s in self.socks.items() if s.closed]
+        codes = collections.Counter(str(self.socks[i].close_code) for i in dead)
+        if not dead:
+            return {"reopened": 0, "codes": {}}
+        specs = [self.specs[i] for i in dead]
+        for i in dead:
+            del self.socks[i]
+        res = await self.cmd_connect(host, port, path, specs, kind, 200, timeout)
+        if kind == "colloquy":
+            await self.cmd_first([s["id"] for s in specs], timeout)
+        return {"reopened": res["ok"], "failed": res["failed"], "codes": dict(codes)}
+
+    async def cmd_close(self, ids: list[int] | None = None) -> dict[str, Any]:
+        ids = list(self.socks) if ids is None else ids
+        for i in ids:
+            sock = self.socks.pop(i, None)
+            if sock is not None:
+                sock.close()
+        await asyncio.sleep(0.2)
+        return {"closed": len(ids), "open": len(self.socks)}
+
+    async def cmd_info(self) -> dict[str, Any]:
+        codes = collections.Counter(s.close_code for s in self.socks.values() if s.closed)
+        return {"open": sum(1 for s in self.socks.values() if not s.closed),
+                "closed": dict((str(k), v) for k, v in codes.items()), "pid": os.getpid()}
+
+    # --- payloads ------------------------------------------------------------------
+
+    def _message(self, sock: WS, kind: str, room: int, mid: int, t: int) -> bytes:
+        if kind != "colloquy":
+            return b'{"message":"~~%d:%d~~%s"}' % (mid, t, self.pad)
+        if sock.binary:
+            return msgpack.packb({"op": "message.send", "ref": mid, "room": room,
+                                  "body": f"~~{mid}:{t}~~{self.pad.decode()}",
+                                  "client_id": f"{self.tag}{mid}"}, use_bin_type=True)
+        return (b'{"op":"message.send","ref":%d,"room":%d,"body":"~~%d:%d~~%s",'
+                b'"client_id":"%s%d"}' % (mid, room, mid, t, self.pad, self.tag.encode(), mid))
+
+    def _send(self, sock: WS, kind: str, room: int, acks: Acks | None) -> int:
+        mid = self.mid
+        self.mid += 1
+        t = now_us()
+        if acks is not None:
+            acks.waiting += 1
+            sock.pending[mid] = (t, acks.callback(room))
+        sock.send_data(self._message(sock, kind, room, mid, t), sock.binary)
+        return mid
+
+    async def _drain(self, sink: Sink, expected: Any, acks: Acks | None,
+                     drain_max: float, stall: float) -> float:
+        """Wait until everything expected arrived, or nothing moves for `stall` s."""
+        t0 = time.monotonic()
+        last_count, last_move = -1, t0
+        while True:
+            now = time.monotonic()
+            if sink.count != last_count:
+                last_count, last_move = sink.count, now
+            acked_all = acks is None or acks.waiting <= 0
+            if acked_all and sink.count >= expected():
+                break
+            if now - last_move > stall and acked_all:
+                break
+            if now - t0 > drain_max:
+                break
+            await asyncio.sleep(0.02)
+        return time.monotonic() - t0
+
+    def _result(self, sink: Sink, expected: int, sent: int, acks: Acks | None,
+                send_s: float, drain_s: float, t_first: int, receivers: list[WS]
+                ) -> dict[str, Any]:
+        closed = collections.Counter(s.close_code for s in receivers if s.closed)
+        span = (max(sink.last, t_first) - t_first) / 1e6 if sink.count else 0.0
+        return {
+            "sent": sent, "acked": acks.ok if acks else sent,
+            "ack_errors": dict(acks.errors) if acks else {},
+            "unacked": acks.waiting if acks else 0,
+            "expected": expected, "delivered": sink.count,
+            "loss": max(0, expected - sink.count), "dups": sink.dups, "late": sink.late,
+            "send_s": round(send_s, 3), "drain_s": round(drain_s, 3),
+            "deliveries_per_s": round(sink.count / span, 1) if span > 0 else None,
+            "latency_ms": percentiles(sink.lat, 0.001),
+            "ack_ms": percentiles(acks.lat, 0.001) if acks else None,
+            "receivers_closed": {str(k): v for k, v in closed.items()},
+        }
+
+    # --- scenarios ---------------------------------------------------------------
+
+    async def cmd_fanout(self, sender: int, room: int, rate: float, duration: float,
+                         receivers: list[int], kind: str = "colloquy", drain_max: float = 15.0,
+                         stall: float = 2.0, probe: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        """One sender at a paced `rate` msgs/s for `duration` s; every receiver counts."""
+        total = max(1, round(rate * duration))
+        sink = Sink(self.mid, self.mid + total)
+        sink.last = 0
+        recv = [self.socks[i] for i in receivers if i in self.socks]
+        for sock in recv:
+            sock.sink = sink
+            sock.seen = set()
+        src = self.socks[sender]
+        src.sink = None
+        acks = Acks() if kind == "colloquy" else None
+        probe_acks = Acks() if probe else None
+        stop = asyncio.Event()
+        probe_task = None
+        if probe:
+            probe_task = asyncio.get_running_loop().create_task(
+                self._probe(self.socks[probe["sock"]], probe["room"], probe["rate"],
+                            probe_acks, stop))
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / rate
+        t_first = now_us()
+        t0 = loop.time()
+        k = 0
+        while k < total:
+            delay = t0 + k * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = loop.time()
+            while k < total and t0 + k * interval <= now:
+                self._send(src, kind, room, acks)
+                k += 1
+        send_s = loop.time() - t0
+        stop.set()
+        if probe_task is not None:
+            await probe_task
+
+        def expected() -> int:
+            return (acks.ok if acks else total) * len(recv)
+
+        drain_s = await self._drain(sink, expected, acks, drain_max, stall)
+        # Stop counting (late frames of this step must not land in the next one).
+        for sock in recv:
+            sock.sink = None
+        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv)
+        out["rate"] = rate
+        out["receivers"] = len(recv)
+        out["mid_lo"], out["mid_hi"] = sink.lo, sink.hi
+        out["max_seq"] = acks.max_seq if acks else None
+        if probe_acks is not None:
+            out["probe_ack_ms"] = percentiles(probe_acks.lat, 0.001)
+            out["probe_errors"] = dict(probe_acks.errors)
+        return out
+
+    async def _probe(self, sock: WS, room: int, rate: float, acks: Acks | None,
+                     stop: asyncio.Event) -> None:
+        """A chat in another room, acks timed, while the fan-out runs."""
+        sock.sink = None
+        while not stop.is_set():
+            self._send(sock, "colloquy", room, acks)
+            await asyncio.sleep(1.0 / rate)
+        t0 = time.monotonic()
+        while acks is not None and acks.waiting > 0 and time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.02)
+
+    async def cmd_chat(self, members: dict[str, list[int]], total_rate: float, duration: float,
+                       drain_max: float = 15.0, stall: float = 2.0) -> dict[str, Any]:
+        """Many rooms: every member sends; `total_rate` msgs/s spread over all of them."""
+        rooms = {int(r): [self.socks[i] for i in ids if i in self.socks]
+                 for r, ids in members.items()}
+        total = max(1, round(total_rate * duration))
+        sink = Sink(self.mid, self.mid + total)
+        sink.last = 0
+        everyone: list[tuple[WS, int]] = []
+        for room, socks in rooms.items():
+            for sock in socks:
+                sock.sink = sink
+                sock.seen = set()
+                everyone.append((sock, room))
+        random.shuffle(everyone)
+        size = {room: len(socks) for room, socks in rooms.items()}
+        acks = Acks(record_seq=False)
+        # Expected receipts per acked message: its room's connected members.
+        per_room_acked: collections.Counter[int] = collections.Counter()
+
+        def cb(room: int) -> Any:
+            inner = acks.callback(room)
+
+            def done(frame: dict[str, Any], lat: int, now: int) -> None:
+                inner(frame, lat, now)
+                if frame.get("op") == "ok":
+                    per_room_acked[room] += 1
+            return done
+
+        loop = asyncio.get_running_loop()
+        t_first = now_us()
+        t0 = loop.time()
+        sent = 0
+        idx = 0
+        while sent < total:
+            due = min(total, int(total_rate * (loop.time() - t0)) + 1)
+            while sent < due:
+                sock, room = everyone[idx]
+                idx = (idx + 1) % len(everyone)
+                mid = self.mid
+                self.mid += 1
+                t = now_us()
+                acks.waiting += 1
+                sock.pending[mid] = (t, cb(room))
+                sock.send_data(self._message(sock, "colloquy", room, mid, t), sock.binary)
+                sent += 1
+            await asyncio.sleep(0.005)
+        send_s = loop.time() - t0
+
+        def expected() -> int:
+            return sum(n * size[r] for r, n in per_room_acked.items())
+
+        drain_s = await self._drain(sink, expected, acks, drain_max, stall)
+        recv = [s for s, _ in everyone]
+        for sock in recv:
+            sock.sink = None
+        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv)
+        out["rate"] = total_rate
+        out["receivers"] = len(recv)
+        return out
+
+    async def cmd_burst(self, senders: list[list[int]], total: int, window: int = 32,
+                        timeout: float = 300.0) -> dict[str, Any]:
+        """`total` message.send as fast as acks allow, `window` in flight per sender."""
+        acks = Acks(record_seq=True)
+        left = [total]
+        pairs = [(self.socks[s], room) for s, room in senders]
+        for sock, _ in pairs:
+            sock.sink = None
+
+        def pump(sock: WS, room: int) -> Any:
+            inner = acks.callback(room)
+
+            def done(frame: dict[str, Any], lat: int, now: int) -> None:
+                inner(frame, lat, now)
+                if left[0] > 0:
+                    left[0] -= 1
+                    self._send_cb(sock, room, acks, done)
+            return done
+
+        t0 = time.monotonic()
+        t_first = now_us()
+        for sock, room in pairs:
+            cb = pump(sock, room)
+            for _ in range(window):
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+                self._send_cb(sock, room, acks, cb)
+        while (acks.waiting > 0 or left[0] > 0) and time.monotonic() - t0 < timeout:
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - t0
+        return {"sent": total - left[0], "acked": acks.ok, "errors": dict(acks.errors),
+                "unacked": acks.waiting, "elapsed_s": round(elapsed, 3),
+                "acks_per_s": round(acks.ok / elapsed, 1), "t_first_us": t_first,
+                "ack_ms": percentiles(acks.lat, 0.001), "seqs": acks.seqs}
+
+    def _send_cb(self, sock: WS, room: int, acks: Acks, cb: Any) -> None:
+        mid = self.mid
+        self.mid += 1
+        t = now_us()
+        acks.waiting += 1
+        sock.pending[mid] = (t, cb)
+        sock.send_data(self._message(sock, "colloquy", room, mid, t), sock.binary)
+
+    async def cmd_resume(self, ids: list[int], streams: dict[str, int], lo: int, hi: int,
+                         timeout: float = 60.0) -> dict[str, Any]:
+        """Reconnect `ids` all at once; each resumes `streams` and must get ids [lo, hi)."""
+        host, port, path, kind = self.target
+        want = hi - lo
+        done_at: dict[int, int] = {}
+        ok_at: dict[int, int] = {}
+        hello_at: dict[int, int] = {}
+        dups = [0]
+        errors: collections.Counter[str] = collections.Counter()
+
+        def on_marker(sock: WS, mid: int, now: int) -> None:
+            if mid < lo or mid >= hi:
+                return
+            if mid in sock.seen:
+                dups[0] += 1
+                return
+            sock.seen.add(mid)
+            if len(sock.seen) == want:
+                done_at[sock.sid] = now
+
+        sink = Sink(lo, hi)
+        sink.on_marker = on_marker
+        t0 = now_us()
+
+        async def one(i: int) -> None:
+            spec = self.specs[i]
+            sock = WS(i, host, port, path, spec.get("headers"), spec.get("subprotocol"), kind)
+            sock.sink = sink
+            try:
+                await open_ws(sock, timeout)
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+                return
+            hello_at[i] = now_us()
+            self.socks[i] = sock
+
+            def replied(frame: dict[str, Any], lat: int, now: int) -> None:
+                if frame.get("op") == "ok":
+                    ok_at[i] = now
+                else:
+                    errors[str(frame.get("code"))] += 1
+
+            sock.request({"op": "resume", "ref": 1, "streams": streams}, replied)
+
+        await asyncio.gather(*(one(i) for i in ids))
+        deadline = time.monotonic() + timeout
+        while (len(done_at) < len(ids) or len(ok_at) < len(ids)) and time.monotonic() < deadline:
+            if sum(errors.values()) and len(done_at) + sum(errors.values()) >= len(ids):
+                break
+            await asyncio.sleep(0.02)
+        for i in ids:
+            if i in self.socks:
+                self.socks[i].sink = None
+        got = sum(len(self.socks[i].seen) for i in ids if i in self.socks)
+        return {
+            "clients": len(ids), "complete": len(done_at), "replied": len(ok_at),
+            "errors": dict(errors), "events_expected": want * len(ids), "events": got,
+            "loss": want * len(ids) - got, "dups": dups[0],
+            "hello_ms": percentiles([t - t0 for t in hello_at.values()], 0.001),
+            "complete_ms": percentiles([t - t0 for t in done_at.values()], 0.001),
+            "reply_ms": percentiles([t - t0 for t in ok_at.values()], 0.001),
+        }
+
+
+async def _serve(conn: Any) -> None:
+    worker = Worker()
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
+    while True:
+        cmd, args = await inbox.get()
+        if cmd == "exit":
+            with contextlib.suppress(Exception):
+                await worker.cmd_close()
+            conn.send(("ok", None))
+            return
+        try:
+            result = await getattr(worker, f"cmd_{cmd}")(**args)
+            conn.send(("ok", result))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
+def worker_main(conn: Any, cpus: list[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+    raise_nofile()
+    asyncio.run(_serve(conn))

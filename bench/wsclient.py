@@ -1,0 +1,274 @@
+"""A lean WebSocket client for load: a raw asyncio Protocol, no library.
+
+Why not `websockets`: a thousand receiving sockets through a full client
+library cost the load process more CPU than the server under test spends on
+them. Here the handshake is written by hand, server→client frames (never
+masked, RFC 6455 §5.1) are parsed in place from the received bytes, and a
+delivery is recognised without decoding the frame: every benchmark message
+body carries a marker ``~~<message id>:<send time µs>~~`` that appears
+verbatim in JSON text frames, in msgpack binary frames and in the baselines'
+frames alike. Only frames without the marker (hello, ok, error) are decoded.
+
+Client→server frames are masked as the RFC requires (a fresh 4-byte key per
+frame, XOR done with one big-int operation).
+
+Clock: ``time.monotonic_ns()`` is CLOCK_MONOTONIC, shared by every process on
+the machine, so a timestamp written by the sender process is comparable with
+the receipt time in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+MARK = b"~~"
+_getrandbits = random.getrandbits
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+def mask_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
+    key = _getrandbits(32).to_bytes(4, "big")
+    if n:
+        stream = (key * ((n >> 2) + 1))[:n]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(
+            n, "big")
+    return head + key + payload
+
+
+class Sink:
+    """Where the receivers of one measurement step record what arrived."""
+
+    __slots__ = ("count", "dups", "hi", "last", "lat", "late", "lo", "on_marker")
+
+    def __init__(self, lo: int = 0, hi: int = 1 << 62) -> None:
+        self.lo, self.hi = lo, hi  # message ids that belong to this step
+        self.count = 0  # unique (receiver, message) receipts
+        self.dups = 0
+        self.late = 0  # markers from an earlier step
+        self.lat: list[int] = []  # µs, send → receipt, one per unique receipt
+        self.last = 0  # µs, time of the latest unique receipt
+        self.on_marker: Callable[[WS, int, int], None] | None = None
+
+
+class WS(asyncio.Protocol):
+    """One client socket. `kind` is "colloquy" (expects hello), or "plain"."""
+
+    def __init__(self, sid: int, host: str, port: int, path: str,
+                 headers: dict[str, str] | None = None, subprotocol: str | None = None,
+                 kind: str = "colloquy") -> None:
+        self.sid = sid
+        self.host, self.port, self.path = host, port, path
+        self.headers = headers or {}
+        self.subprotocol = subprotocol
+        self.binary = subprotocol is not None and subprotocol.endswith("msgpack")
+        self.kind = kind
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.upgraded = False
+        self.closed = False
+        self.close_code: int | None = None
+        self.buf = b""
+        self.frag: list[bytes] = []
+        self.frag_op = 0
+        self.hello: dict[str, Any] | None = None
+        # Delivery accounting (set by the load worker).
+        self.sink: Sink | None = None
+        self.seen: set[int] = set()
+        # Replies: ref → (send time µs, callback(frame, now_us) or None).
+        self.pending: dict[int, tuple[int, Any]] = {}
+        self.on_reply: Callable[[WS, dict[str, Any], int], None] | None = None
+        self.last_send = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+            "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if self.subprotocol:
+            lines.append(f"Sec-WebSocket-Protocol: {self.subprotocol}")
+        lines += [f"{k}: {v}" for k, v in self.headers.items()]
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for fut in (self.opened, self.ready):
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"closed before ready ({self.close_code})"))
+
+    def data_received(self, data: bytes) -> None:
+        now = now_us()
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = data
+                return
+            status = data[:data.find(b"\r\n")]
+            if b" 101 " not in status + b" ":
+                if not self.opened.done():
+                    self.opened.set_exception(ConnectionError(status.decode("latin1")))
+                self.transport.close()  # type: ignore[union-attr]
+                return
+            self.upgraded = True
+            self.opened.set_result(None)
+            if self.kind != "colloquy" and not self.ready.done():
+                self.ready.set_result({})
+            data = data[end + 4:]
+        n = len(data)
+        pos = 0
+        while n - pos >= 2:
+            b0 = data[pos]
+            ln = data[pos + 1] & 0x7F
+            hdr = 2
+            if ln == 126:
+                if n - pos < 4:
+                    break
+                ln = (data[pos + 2] << 8) | data[pos + 3]
+                hdr = 4
+            elif ln == 127:
+                if n - pos < 10:
+                    break
+                ln = int.from_bytes(data[pos + 2:pos + 10], "big")
+                hdr = 10
+            start = pos + hdr
+            end = start + ln
+            if end > n:
+                break
+            op = b0 & 0x0F
+            if b0 & 0x80 and op in (1, 2):
+                self._message(data, start, end, op, now)
+            elif op in (0, 1, 2):
+                self._fragment(data[start:end], op, bool(b0 & 0x80), now)
+            elif op == 9:  # ping → pong with the same payload
+                self._write(mask_frame(0xA, data[start:end]))
+            elif op == 8:
+                payload = data[start:end]
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                if self.transport is not None and not self.transport.is_closing():
+                    self._write(mask_frame(0x8, payload[:2]))
+                    self.transport.close()
+                self.closed = True
+            pos = end
+        if pos < n:
+            self.buf = data[pos:]
+
+    # --- frames -----------------------------------------------------------------
+
+    def _fragment(self, part: bytes, op: int, fin: bool, now: int) -> None:
+        if op:
+            self.frag_op = op
+            self.frag = []
+        self.frag.append(part)
+        if fin:
+            whole = b"".join(self.frag)
+            self.frag = []
+            self._message(whole, 0, len(whole), self.frag_op, now)
+
+    def _message(self, data: bytes, start: int, end: int, op: int, now: int) -> None:
+        i = data.find(MARK, start, end)
+        if i >= 0:
+            j = data.find(b":", i + 2, end)
+            k = data.find(MARK, j, end)
+            if j > 0 and k > 0:
+                mid = int(data[i + 2:j])
+                sink = self.sink
+                if sink is not None:
+                    if sink.on_marker is not None:
+                        sink.on_marker(self, mid, now)
+                    elif mid < sink.lo or mid >= sink.hi:
+                        sink.late += 1
+                    elif mid in self.seen:
+                        sink.dups += 1
+                    else:
+                        self.seen.add(mid)
+                        sink.count += 1
+                        sink.last = now
+                        sink.lat.append(now - int(data[j + 1:k]))
+                return
+        if self.kind != "colloquy":
+            return
+        payload = data[start:end]
+        # Events without a marker (room.added, member.joined…) are skipped unread.
+        if payload[:13] == b'{"op":"event"' or b"\xa5event" in payload[:12]:
+            return
+        try:
+            frame = msgpack.unpackb(payload, raw=False) if op == 2 else json.loads(payload)
+        except ValueError:
+            return
+        kind = frame.get("op")
+        if kind == "hello":
+            self.hello = frame
+            if not self.ready.done():
+                self.ready.set_result(frame)
+        elif kind in ("ok", "error"):
+            ref = frame.get("ref")
+            entry = self.pending.pop(ref, None) if isinstance(ref, int) else None
+            if entry is not None:
+                sent, callback = entry
+                if callback is not None:
+                    callback(frame, now - sent, now)
+
+    # --- sending ----------------------------------------------------------------
+
+    def _write(self, raw: bytes) -> None:
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(raw)
+
+    def send_data(self, payload: bytes, binary: bool) -> None:
+        self.last_send = time.monotonic()
+        self._write(mask_frame(2 if binary else 1, payload))
+
+    def request(self, frame: dict[str, Any], callback: Any = None) -> None:
+        """Send a Colloquy op in this socket's codec; `callback(reply, latency_us, now)`."""
+        ref = frame.get("ref")
+        if isinstance(ref, int):
+            self.pending[ref] = (now_us(), callback)
+        if self.binary:
+            self.send_data(msgpack.packb(frame, use_bin_type=True), True)
+        else:
+            self.send_data(json.dumps(frame, separators=(",", ":")).encode(), False)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._write(mask_frame(0x8, (1000).to_bytes(2, "big")))
+            self.transport.close()
+        self.closed = True
+
+
+async def open_ws(sock: WS, timeout: float = 30.0) -> WS:
+    """Connect, upgrade and (Colloquy) wait for hello."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        await loop.create_connection(lambda: sock, sock.host, sock.port)
+        await sock.opened
+        await sock.ready
+    return sock

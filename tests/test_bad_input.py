@@ -1,0 +1,399 @@
+"""Bad input: each kind gets its documented answer, and nobody else loses anything.
+
+Every test puts three employees in one room: a talker (well behaved, server 0),
+a neighbour (server 1 on the services profile) and the sender of the bad input.
+After the bad input, the talker speaks again and the neighbour must have
+received exactly the talker's messages, in order; the bad socket, unless the
+server closed it, must still answer a ping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from colloquy_client import Client
+from tests.stack import Stack
+
+MAX_FRAME_BYTES = 65536
+MAX_BODY_CHARS = 10000
+RATE_BURST = 60
+FLOOD_STRIKES = 50
+NO_SUCH_ROOM = 999_999_999
+
+
+class Probe(Client):
+    """A Client that also queues every ok/error frame, even one no request awaits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        if frame.get("op") in ("ok", "error"):
+            self.replies.put_nowait(frame)
+        super()._on_frame(frame)
+
+    async def reply(self, timeout: float = 5.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.replies.get(), timeout)
+
+    async def send_obj(self, frame: Any) -> None:
+        await self.send_raw(self._encode(frame))
+
+    async def ask(self, frame: dict[str, Any]) -> dict[str, Any]:
+        await self.send_obj(frame)
+        return await self.reply()
+
+
+class Scene:
+    """A room with a talker, a neighbour and the sender of bad input (`bad`)."""
+
+    def __init__(self, stack: Stack, talker: Client, neighbour: Client, bad: Probe,
+                 room: dict[str, Any], bad_is_member: bool) -> None:
+        self.stack = stack
+        self.talker = talker
+        self.neighbour = neighbour
+        self.bad = bad
+        self.room = room["id"]
+        self.stream = f"room:{room['id']}"
+        self.bad_is_member = bad_is_member
+        self.said: list[tuple[dict[str, Any], str]] = []
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, stack: Stack, *, codec: str = "json",
+                   bad_is_member: bool = True) -> Scene:
+        talker, neighbour, bad = stack.new_user(), stack.new_user(), stack.new_user()
+        t = await stack.client(talker, server=0)
+        members = [neighbour, bad] if bad_is_member else [neighbour]
+        room = (await t.request("rooms.create", name="Bad input", members=members))["room"]
+        n = await stack.client(neighbour, server=1)
+        await n.request("ping")  # live events flow from the first request on
+        probe = Probe(stack.ws_url(0), token=stack.token(bad), codec=codec)
+        await probe.connect()
+        scene = cls(stack, t, n, probe, room, bad_is_member)
+        await scene.say("before")
+        return scene
+
+    async def say(self, body: str) -> dict[str, Any]:
+        ack = await self.talker.request("message.send", room=self.room, body=body,
+                                        client_id=f"talk-{next(self._ids)}")
+        self.said.append((ack, body))
+        return ack
+
+    async def room_events(self, client: Client, until_seq: int) -> list[dict[str, Any]]:
+        """Every event `client` receives on the room's stream, up to `until_seq`."""
+        got: list[dict[str, Any]] = []
+
+        async def collect() -> None:
+            while not got or got[-1].get("seq", 0) < until_seq:
+                event = await client.events.get()
+                if event["stream"] == self.stream:
+                    got.append(event)
+
+        await asyncio.wait_for(collect(), 10)
+        return got
+
+    def expected(self) -> list[tuple[Any, ...]]:
+        author = self.talker.hello["user"] if self.talker.hello else None
+        return [("message.created", ack["seq"], ack["id"], body, author)
+                for ack, body in self.said]
+
+    @staticmethod
+    def seen(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e["type"], e.get("seq"), e["data"].get("id"), e["data"].get("body"),
+                 e["data"].get("author")) for e in events]
+
+    async def assert_others_unaffected(self, bad_open: bool = True) -> None:
+        """The talker speaks once more; the neighbour (and an open bad member) got it all."""
+        last = await self.say("after")
+        assert self.seen(await self.room_events(self.neighbour, last["seq"])) == self.expected()
+        if bad_open:
+            alive = await self.bad.ask({"op": "ping", "ref": "alive"})
+            assert set(alive) == {"op", "ref", "ts"}
+            assert (alive["op"], alive["ref"]) == ("ok", "alive")
+            if self.bad_is_member:
+                assert self.seen(await self.room_events(self.bad, last["seq"])) == \
+                    self.expected()
+        assert self.neighbour.close_code is None
+        assert self.talker.close_code is None
+
+    async def close(self) -> None:
+        await asyncio.gather(self.talker.close(), self.neighbour.close(), self.bad.close())
+
+
+def bad_request(ref: Any, message: str) -> dict[str, Any]:
+    return {"op": "error", "ref": ref, "code": "bad_request", "message": message}
+
+
+def assert_error(frame: dict[str, Any], ref: Any, code: str, message_prefix: str) -> None:
+    """An error frame with exactly these fields, whose message starts as given."""
+    assert set(frame) == {"op", "ref", "code", "message"}, frame
+    assert (frame["op"], frame["ref"], frame["code"]) == ("error", ref, code), frame
+    assert isinstance(frame["message"], str), frame
+    assert frame["message"].startswith(message_prefix), frame
+
+
+# --- not a request at all ------------------------------------------------------
+
+
+async def test_non_json_text_frame_is_bad_request_with_null_ref(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_raw('{"op": "ping", "ref": 1')
+    assert_error(await scene.bad.reply(), None, "bad_request", "frame is not valid JSON: ")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+@pytest.mark.parametrize("raw, kind", [("[1, 2, 3]", "list"), ("42", "int"),
+                                       ('"ping"', "str"), ("null", "NoneType")])
+async def test_json_that_is_not_an_object_is_bad_request(stack: Stack, raw: str,
+                                                         kind: str) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_raw(raw)
+    assert await scene.bad.reply() == bad_request(
+        None, f"a frame must be an object, got {kind}")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_missing_op_is_bad_request(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_obj({"room": scene.room, "body": "no op"})
+    assert await scene.bad.reply() == bad_request(None, "missing field 'op' (string)")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_unknown_op_is_bad_request_with_ref_echoed(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_obj({"op": "rooms.destroy", "ref": "r-9", "room": scene.room})
+    assert await scene.bad.reply() == bad_request("r-9", "unknown op 'rooms.destroy'")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+# --- wrong fields ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case, message", [
+    ("room_as_string", "field 'room' must be integer, got str"),
+    ("body_as_number", "field 'body' must be string, got int"),
+    ("client_id_missing", "missing field 'client_id'"),
+])
+async def test_message_send_with_wrong_field_types_is_bad_request_with_ref(
+    stack: Stack, case: str, message: str,
+) -> None:
+    scene = await Scene.open(stack)
+    frame: dict[str, Any] = {"op": "message.send", "ref": 17, "room": scene.room,
+                             "body": "typed wrong", "client_id": "bad-1"}
+    if case == "room_as_string":
+        frame["room"] = str(scene.room)
+    elif case == "body_as_number":
+        frame["body"] = 12345
+    else:
+        del frame["client_id"]
+    assert await scene.bad.ask(frame) == bad_request(17, message)
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_body_over_max_body_chars_is_too_large(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    reply = await scene.bad.ask({"op": "message.send", "ref": 3, "room": scene.room,
+                                 "body": "x" * (MAX_BODY_CHARS + 1), "client_id": "big"})
+    assert reply == {"op": "error", "ref": 3, "code": "too_large",
+                     "message": f"body is {MAX_BODY_CHARS + 1} characters; "
+                                f"the limit is {MAX_BODY_CHARS}"}
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+# --- frame size -----------------------------------------------------------------
+
+
+def frame_of_size(room: int, size: int) -> str:
+    """A message.send JSON frame of exactly `size` bytes (ASCII, so chars == bytes)."""
+    head = json.dumps({"op": "message.send", "ref": 5, "room": room, "client_id": "huge",
+                       "body": ""})
+    frame = head[:-2] + "x" * (size - len(head)) + head[-2:]
+    assert len(frame.encode()) == size and json.loads(frame)["body"]
+    return frame
+
+
+async def test_frame_over_max_frame_bytes_closes_with_1009(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_raw(frame_of_size(scene.room, MAX_FRAME_BYTES + 1))
+    assert await scene.bad.wait_closed() == 1009
+    assert scene.bad.replies.empty()
+    await scene.assert_others_unaffected(bad_open=False)
+    await scene.close()
+
+
+async def test_frame_of_exactly_max_frame_bytes_is_read_not_closed(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_raw(frame_of_size(scene.room, MAX_FRAME_BYTES))
+    assert_error(await scene.bad.reply(), 5, "too_large", "body is ")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+# --- the wrong codec ------------------------------------------------------------
+
+
+async def test_binary_frame_on_json_subprotocol_is_bad_request(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_raw(msgpack.packb({"op": "ping", "ref": 1}))
+    assert await scene.bad.reply() == bad_request(
+        None, "expected a text frame on colloquy.v1.json, got a binary frame")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_text_frame_on_msgpack_subprotocol_is_bad_request(stack: Stack) -> None:
+    scene = await Scene.open(stack, codec="msgpack")
+    await scene.bad.send_raw('{"op": "ping", "ref": 1}')
+    assert await scene.bad.reply() == bad_request(
+        None, "expected a binary frame on colloquy.v1.msgpack, got a text frame")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+@pytest.mark.parametrize("raw", [
+    b"\xc1\xc1\xc1",  # 0xc1 is never used in msgpack
+    b"\x82\xa2op",  # a map of two, cut off after its first key
+    b"\x81\xa2op\xa4ping\xff\x00\x13",  # a valid map followed by trailing bytes
+    b"\x81\x01\xa4ping",  # a map with an integer key
+], ids=["reserved_byte", "truncated", "trailing_bytes", "integer_key"])
+async def test_garbage_bytes_on_msgpack_are_bad_request(stack: Stack, raw: bytes) -> None:
+    scene = await Scene.open(stack, codec="msgpack")
+    await scene.bad.send_raw(raw)
+    assert_error(await scene.bad.reply(), None, "bad_request", "frame is not valid msgpack")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+# --- authorisation on every op --------------------------------------------------
+
+
+def _forbidden_op(op: str, room: int, colleague: str) -> tuple[dict[str, Any], str]:
+    """The fields of `op` aimed at `room`, and the forbidden message it must get."""
+    member = f"you are not a member of room {room}"
+    readable = f"you cannot read room:{room}"
+    return {
+        "message.send": ({"room": room, "body": "let me in", "client_id": "x-1"}, member),
+        "history": ({"stream": f"room:{room}", "limit": 10}, readable),
+        "resume": ({"streams": {f"room:{room}": 0}}, readable),
+        "rooms.members": ({"room": room}, member),
+        "rooms.invite": ({"room": room, "users": [colleague]}, member),
+        "rooms.leave": ({"room": room}, member),
+        "read": ({"room": room, "seq": 1}, member),
+    }[op]
+
+
+FORBIDDEN_OPS = ["message.send", "history", "resume", "rooms.members", "rooms.invite",
+                 "rooms.leave", "read"]
+
+
+@pytest.mark.parametrize("op", FORBIDDEN_OPS)
+async def test_op_on_a_room_you_are_not_in_is_forbidden(stack: Stack, op: str) -> None:
+    scene = await Scene.open(stack, bad_is_member=False)
+    fields, message = _forbidden_op(op, scene.room, stack.new_user())
+    reply = await scene.bad.ask({"op": op, "ref": 11, **fields})
+    assert reply == {"op": "error", "ref": 11, "code": "forbidden", "message": message}
+    await scene.assert_others_unaffected()
+    members = await scene.talker.request("rooms.members", room=scene.room)
+    assert sorted(m["username"] for m in members["members"]) == sorted(
+        [scene.talker.hello["user"]["username"], scene.neighbour.hello["user"]["username"]])
+    await scene.close()
+
+
+@pytest.mark.parametrize("op", FORBIDDEN_OPS)
+async def test_op_on_a_room_that_does_not_exist_gets_the_same_forbidden(
+    stack: Stack, op: str,
+) -> None:
+    scene = await Scene.open(stack, bad_is_member=False)
+    colleague = stack.new_user()
+    real_fields, real_message = _forbidden_op(op, scene.room, colleague)
+    fake_fields, fake_message = _forbidden_op(op, NO_SUCH_ROOM, colleague)
+    real = await scene.bad.ask({"op": op, "ref": 21, **real_fields})
+    fake = await scene.bad.ask({"op": op, "ref": 21, **fake_fields})
+    assert fake == {"op": "error", "ref": 21, "code": "forbidden", "message": fake_message}
+    # Identical but for the room id the client itself sent.
+    assert fake == {**real, "message": real_message.replace(str(scene.room), str(NO_SUCH_ROOM))}
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+# --- rate limit and flood -------------------------------------------------------
+
+
+RATE_LIMITED_MESSAGE = "more than 20 ops per second; slow down"
+
+
+async def _burst(probe: Probe, refs: range) -> list[dict[str, Any]]:
+    """Send a ping per ref without waiting, then read one reply per ping."""
+    for ref in refs:
+        await probe.send_obj({"op": "ping", "ref": ref})
+    return [await probe.reply() for _ in refs]
+
+
+def _is_rate_limited(frame: dict[str, Any], ref: int) -> bool:
+    return frame == {"op": "error", "ref": ref, "code": "rate_limited",
+                     "message": RATE_LIMITED_MESSAGE}
+
+
+async def test_ops_past_the_burst_get_rate_limited(stack: Stack) -> None:
+    scene = await Scene.open(stack)
+    # The probe's own first frames: nothing yet. The burst is RATE_BURST ops at once.
+    count = RATE_BURST + 20
+    replies = await _burst(scene.bad, range(1, count + 1))
+    assert [r["ref"] for r in replies] == list(range(1, count + 1))
+    for r in replies[:RATE_BURST]:
+        assert (r["op"], set(r)) == ("ok", {"op", "ref", "ts"}), r
+    refused = [r for r in replies[RATE_BURST:] if r["op"] == "error"]
+    # A few tokens may trickle back while the frames are sent, never many.
+    assert len(refused) >= 15, replies[RATE_BURST:]
+    for r in replies[RATE_BURST:]:
+        assert r["op"] == "ok" or _is_rate_limited(r, r["ref"]), r
+    await asyncio.sleep(0.2)  # back off: tokens come back at RATE_PER_SECOND
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_flood_past_flood_strikes_closes_with_4029_and_others_lose_nothing(
+    stack: Stack,
+) -> None:
+    scene = await Scene.open(stack)
+    # Spend the burst and a few strikes, and see them answered.
+    first = await _burst(scene.bad, range(1, RATE_BURST + 11))
+    assert all(r["op"] == "ok" for r in first[:RATE_BURST])
+    assert any(_is_rate_limited(r, r["ref"]) for r in first[RATE_BURST:])
+
+    async def flood() -> int:
+        for ref in range(1000, 1000 + 20 * FLOOD_STRIKES):
+            try:
+                await scene.bad.send_obj({"op": "ping", "ref": ref})
+            except ConnectionClosed:
+                break
+        return await scene.bad.wait_closed(timeout=10)
+
+    async def talk() -> None:
+        for i in range(20):
+            await scene.say(f"during flood {i}")
+
+    code, _ = await asyncio.gather(flood(), talk())
+    assert code == 4029
+    # Whatever replies were written before the close are ping oks or rate_limited.
+    while not scene.bad.replies.empty():
+        r = scene.bad.replies.get_nowait()
+        assert (r["op"] == "ok" and set(r) == {"op", "ref", "ts"}) or \
+            _is_rate_limited(r, r["ref"]), r
+    await scene.assert_others_unaffected(bad_open=False)
+    await scene.close()
