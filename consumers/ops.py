@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from core.selectors import search_employees
 from presence import actions as presence_actions
 from realtime import streams
+from realtime.db import run_db
 from realtime.journal import valid_stream
 from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
 from rooms import actions, selectors
@@ -169,6 +171,17 @@ async def typing(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
+async def employees_search(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    """The directory, for picking colleagues; guests see only their rooms' members."""
+    query = field(req, "query", str, required=False, default="")
+    limit = field(req, "limit", int, required=False, default=20)
+    if len(query) > 100 or not 1 <= limit <= 50:
+        raise bad_request("'query' is at most 100 characters and 'limit' 1 to 50")
+    if sock.principal.role == "guest":
+        raise ProtocolError(ErrorCode.FORBIDDEN, "guests cannot browse the directory")
+    return {"employees": await run_db(search_employees, query.strip(), limit)}
+
+
 OPS: dict[str, Handler] = {
     "ping": ping,
     "rooms.list": rooms_list,
@@ -184,4 +197,5 @@ OPS: dict[str, Handler] = {
     "presence.query": presence_query,
     "presence.subscribe": presence_subscribe,
     "typing": typing,
+    "employees.search": employees_search,
 }

@@ -31,3 +31,19 @@ def user_for_ticket(secret: str) -> Employee | None:
 def employees_by_username(usernames: list[str]) -> dict[str, Employee]:
     return {e.username: e for e in Employee.objects.filter(username__in=usernames,
                                                             is_active=True)}
+
+
+def search_employees(query: str, limit: int) -> list[dict[str, object]]:
+    """Active employees whose username, name, title or department contains `query`."""
+    from django.db.models import Q
+
+    rows = Employee.objects.filter(is_active=True)
+    if query:
+        rows = rows.filter(
+            Q(username__icontains=query) | Q(display_name__icontains=query)
+            | Q(title__icontains=query) | Q(department__icontains=query)
+        )
+    return [
+        {**e.public(), "title": e.title, "department": e.department}
+        for e in rows.order_by("display_name", "username")[:limit]
+    ]
