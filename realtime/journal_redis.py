@@ -11,7 +11,9 @@ Keys (P is settings.REDIS_PREFIX):
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -20,9 +22,10 @@ from django.conf import settings
 
 from realtime.journal import Appended, frame_parts
 
-# KEYS: seq, window, journal[, dedupe]   ARGV: head, tail, stream, meta, ttl, channel
+# KEYS: seq, window, journal, epoch[, dedupe]   ARGV: head, tail, stream, meta, ttl, channel
 APPEND_LUA = """
-if KEYS[4] then
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, ''} end
+if KEYS[5] then
   local hit = redis.call('GET', KEYS[4])
   if hit then return {0, hit} end
 end
@@ -30,14 +33,36 @@ local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[1] .. seq .. ARGV[2]
 redis.call('XADD', KEYS[2], seq .. '-1', 'f', frame)
 redis.call('XADD', KEYS[3], '*', 's', ARGV[3], 'q', seq, 'f', frame)
-if KEYS[4] then
-  redis.call('SET', KEYS[4], seq .. '|' .. ARGV[4], 'EX', ARGV[5])
+if KEYS[5] then
+  redis.call('SET', KEYS[5], seq .. '|' .. ARGV[4], 'EX', ARGV[5])
 end
 redis.call('PUBLISH', ARGV[6], frame)
 return {1, tostring(seq)}
 """
 
+# KEYS: epoch   ARGV: prefix, then stream, last seq pairs. Raises counters, never lowers.
+RESEED_LUA = """
+for i = 2, #ARGV, 2 do
+  local k = ARGV[1] .. ':seq:' .. ARGV[i]
+  local cur = tonumber(redis.call('GET', k) or '0')
+  if cur < tonumber(ARGV[i + 1]) then redis.call('SET', k, ARGV[i + 1]) end
+end
+redis.call('SET', KEYS[1], '1')
+return 1
+"""
+
 GROUP = "persisters"
+
+log = logging.getLogger(__name__)
+
+
+def _max_seqs() -> list[tuple[str, int]]:
+    from django.db.models import Max
+
+    from realtime.models import StreamEvent
+
+    return list(StreamEvent.objects.values("stream").annotate(top=Max("seq"))
+                .values_list("stream", "top"))
 
 
 def key(*parts: str) -> str:
@@ -52,21 +77,47 @@ class RedisJournal:
     def __init__(self, client: aredis.Redis) -> None:
         self.redis = client
         self._append = client.register_script(APPEND_LUA)
+        self._reseed = client.register_script(RESEED_LUA)
+        self._reseeding: asyncio.Lock | None = None
+
+    async def reseed(self) -> None:
+        """Redis lost its data (restart without persistence): no seq may be reused.
+
+        The append script refuses to run while P:epoch is missing; here every
+        stream's counter is raised to the highest seq the database holds, then the
+        epoch is set again. Acked entries not yet persisted are gone with Redis's
+        data; docs/operations.md says how to configure Redis so that cannot happen.
+        """
+        if self._reseeding is None:
+            self._reseeding = asyncio.Lock()
+        async with self._reseeding:
+            if await self.redis.exists(key("epoch")):
+                return
+            from realtime.db import run_db
+
+            tops = await run_db(_max_seqs)
+            log.warning("journal epoch missing: reseeding %d stream counters from the database",
+                        len(tops))
+            args: list[object] = [settings.REDIS_PREFIX]
+            for stream, top in tops:
+                args += [stream, top]
+            await self._reseed(keys=[key("epoch")], args=args)
 
     async def append(
         self, stream: str, type_: str, data: dict[str, Any], meta: dict[str, Any],
         idem: tuple[int, str] | None = None,
     ) -> Appended:
         head, tail = frame_parts(stream, type_, data)
-        keys = [key("seq", stream), key("win", stream), key("journal")]
+        keys = [key("seq", stream), key("win", stream), key("journal"), key("epoch")]
         if idem is not None:
             keys.append(key("cid", str(idem[0]), idem[1]))
-        created, value = await self._append(
-            keys=keys,
-            args=[head, tail, stream, json.dumps(meta), settings.DEDUPE_TTL_SECONDS,
-                  event_channel(stream)],
-        )
-        if created:
+        args = [head, tail, stream, json.dumps(meta), settings.DEDUPE_TTL_SECONDS,
+                event_channel(stream)]
+        created, value = await self._append(keys=keys, args=args)
+        if created == -1:
+            await self.reseed()
+            created, value = await self._append(keys=keys, args=args)
+        if created == 1:
             return Appended(stream, int(value), meta, True)
         seq, _, original = value.decode().partition("|")
         return Appended(stream, int(seq), json.loads(original), False)
