@@ -26,7 +26,7 @@ from realtime.journal import Appended, frame_parts
 APPEND_LUA = """
 if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, ''} end
 if KEYS[5] then
-  local hit = redis.call('GET', KEYS[4])
+  local hit = redis.call('GET', KEYS[5])
   if hit then return {0, hit} end
 end
 local seq = redis.call('INCR', KEYS[1])
