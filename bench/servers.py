@@ -78,13 +78,29 @@ class CpuMeter:
     def start(self) -> None:
         self.t0 = time.monotonic()
         self.c0 = self._read()
+        self.m0 = machine_busy_s()
 
     def stop(self) -> dict[str, float]:
         c1 = self._read()
+        m1 = machine_busy_s()
         wall = time.monotonic() - self.t0
         out = {f"{k}_cpu_s": round(c1[k] - self.c0.get(k, c1[k]), 3) for k in c1}
         out["wall_s"] = round(wall, 3)
+        # Everything else the machine did meanwhile (other sessions, Postgres…): on a
+        # shared box this says how much a step's numbers were disturbed.
+        busy = m1 - self.m0
+        ours = sum(v for k, v in out.items() if k.endswith("_cpu_s"))
+        out["machine_busy_cores"] = round(busy / wall, 2)
+        out["other_cores"] = round(max(0.0, busy - ours) / wall, 2)
         return out
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
 # --- processes ---------------------------------------------------------------------
@@ -122,7 +138,7 @@ def _preexec(cpus: list[int] | None) -> Any:
     def setup() -> None:
         if cpus:
             os.sched_setaffinity(0, set(cpus))
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return setup
 
@@ -161,7 +177,7 @@ def daphne_argv(port: int, app: str) -> list[str]:
     # An explicit endpoint for the listen backlog: Twisted's default of 50 turns a
     # thousand simultaneous connects into SYN retries (1 s, 3 s…), not into load.
     return [PY, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=4096",
-            "--websocket_timeout", "-1", app]
+            "--websocket_timeout", "-1", "-v", "0", app]
 
 
 def uvicorn_argv(port: int, app: str, ws: str) -> list[str]:

@@ -1,0 +1,912 @@
+"""Colloquy benchmark harness.
+
+    python -m bench                 # short mode, a few minutes
+    python -m bench --full          # every scenario at full size, both profiles, uvicorn
+    python -m bench --only fanout,idle --profiles embedded
+
+Scenarios (each reports delivered messages/s, delivery latency p50/p99/max from
+the send timestamp in the body to receipt, loss and duplicates, server CPU µs
+per delivery from /proc/<pid>/stat, server RSS, and the load client's own CPU):
+
+  fanout      1,000 members in one room, one sender, paced rate stepped up until
+              p99 > 150 ms or any loss; JSON and msgpack; the highest rate that held
+  ackhalf     ack latency p99 while fan-out runs at half that rate (+ a probe chat)
+  resume      1,000 clients reconnect at once and each resumes 100 missed messages
+  rooms       100 rooms x 10 members, everyone chatting, total rate stepped up
+  idle        N connections held by one server process: RSS per connection, connect rate
+  persist     a burst of messages; persister throughput and lag from ack to row
+  baselines   the same fan-out against stock Channels and a bare asyncio broadcast
+
+The server is pinned to core 0 and the load worker to core 1 (`--no-pin` to
+let them float). Results go to bench/out/ as JSON and a markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import collections
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import servers
+from bench.loadgen import percentiles, raise_nofile, worker_main
+from bench.servers import ColloquyStack, CpuMeter, Proc, rss_kib
+
+OUT = Path(__file__).resolve().parent / "out"
+P99_TARGET_MS = 150.0
+
+SHORT: dict[str, Any] = {
+    "mode": "short", "receivers": 1000, "step_s": 2.0, "growth": 1.5, "bisect": 1,
+    "fan_start": 8.0, "drain_max": 8.0, "stall": 1.5,
+    "stock_rates": [1.0, 2.0, 4.0], "stock_step_s": 4.0,
+    "chat_start": 100.0, "chat_step_s": 2.0,
+    "ackhalf_s": 5.0, "idle_n": 2000, "burst_n": 20000, "resume_clients": 1000,
+    "resume_missed": 100, "uvicorn": False, "msgpack_baselines": False,
+}
+FULL: dict[str, Any] = {
+    **SHORT, "mode": "full", "step_s": 6.0, "growth": 1.25, "bisect": 2, "fan_start": 10.0,
+    "drain_max": 20.0, "stall": 3.0, "stock_rates": [0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
+    "stock_step_s": 10.0, "chat_step_s": 5.0, "ackhalf_s": 15.0, "idle_n": 10000,
+    "burst_n": 100000, "uvicorn": True,
+}
+SCENARIOS = ["fanout", "ackhalf", "resume", "rooms", "idle", "persist", "baselines"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- the load worker ------------------------------------------------------------------
+
+
+class Load:
+    """The load worker process, driven over a pipe."""
+
+    def __init__(self, cpus: list[int] | None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, cpus), daemon=True)
+        self.proc.start()
+        assert self.proc.pid is not None
+        self.pid: int = self.proc.pid
+
+    def call(self, cmd: str, timeout: float = 900.0, during: Any = None, **args: Any) -> Any:
+        self.conn.send((cmd, args))
+        deadline = time.monotonic() + timeout
+        while not self.conn.poll(0.05):
+            if during is not None:
+                during()
+            if not self.proc.is_alive():
+                raise RuntimeError(f"load worker died during {cmd}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"load worker: {cmd} took over {timeout}s")
+        status, result = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"load worker {cmd} failed:\n{result}")
+        return result
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.proc.is_alive():
+                self.call("exit", timeout=20)
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def held(step: dict[str, Any], p99_ms: float = P99_TARGET_MS) -> bool:
+    lat = step["latency_ms"]
+    return (step["loss"] == 0 and step["dups"] == 0 and not step["receivers_closed"]
+            and not step["ack_errors"] and step["unacked"] == 0 and step["delivered"] > 0
+            and lat["p99"] is not None and lat["p99"] <= p99_ms)
+
+
+def annotate(step: dict[str, Any], cpu: dict[str, float], server_pid: int | None,
+             load_pid: int) -> dict[str, Any]:
+    step["cpu"] = cpu
+    delivered = max(1, step.get("delivered") or step.get("events") or 1)
+    if "server_cpu_s" in cpu:
+        step["server_us_per_delivery"] = round(cpu["server_cpu_s"] * 1e6 / delivered, 1)
+        step["server_cpu_share"] = round(cpu["server_cpu_s"] / cpu["wall_s"], 3)
+    if "redis_cpu_s" in cpu:
+        step["redis_us_per_delivery"] = round(cpu["redis_cpu_s"] * 1e6 / delivered, 2)
+    if "client_cpu_s" in cpu:
+        step["client_us_per_delivery"] = round(cpu["client_cpu_s"] * 1e6 / delivered, 1)
+        step["client_cpu_share"] = round(cpu["client_cpu_s"] / cpu["wall_s"], 3)
+    if server_pid:
+        with contextlib.suppress(OSError):
+            step["server_rss_kib"] = rss_kib(server_pid)
+    with contextlib.suppress(OSError):
+        step["client_rss_kib"] = rss_kib(load_pid)
+    return step
+
+
+def brief(step: dict[str, Any]) -> str:
+    lat = step["latency_ms"]
+    return (f"rate {step['rate']:g}/s → {step.get('deliveries_per_s')} deliveries/s, "
+            f"p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms, loss {step['loss']}, "
+            f"dups {step['dups']}, closed {step['receivers_closed']}, "
+            f"server {step.get('server_us_per_delivery')} µs/delivery "
+            f"({step.get('server_cpu_share')} core), client {step.get('client_cpu_share')} core, "
+            f"others {step.get('cpu', {}).get('other_cores')} cores"
+            + (f", ack p99 {step['ack_ms']['p99']} ms" if step.get("ack_ms") else ""))
+
+
+def colloquy_spec(user: dict[str, Any], codec: str = "json") -> dict[str, Any]:
+    return {"id": user["id"], "headers": {"Authorization": f"Bearer {user['token']}"},
+            "subprotocol": f"colloquy.v1.{codec}"}
+
+
+def pyspy_bin() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def summarize_pyspy(path: Path, top: int = 25) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed output."""
+    self_c: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        names = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 2)[-1]
+                 if " (" in f else f for f in frames]
+        self_c[names[-1]] += n
+        for name in set(names):
+            incl[name] += n
+    def share(c: collections.Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / max(1, total), 1)) for k, v in c.most_common(top)]
+
+    return {"samples": total, "self_pct": share(self_c), "inclusive_pct": share(incl)}
+
+
+class SqlPoller:
+    """Highest persisted seq per room, with one open connection (services or SQLite)."""
+
+    def __init__(self, stack: ColloquyStack, rooms: list[int]) -> None:
+        self.rooms = rooms
+        self.profile = stack.profile
+        sub = "(SELECT coalesce(max(seq), 0) FROM rooms_message WHERE room_id = {})"
+        if stack.profile == "services":
+            import psycopg
+
+            self.conn: Any = psycopg.connect(stack.database_url, autocommit=True)
+            self.query = "SELECT " + ", ".join(sub.format("%s") for _ in rooms)
+        else:
+            import sqlite3
+
+            self.conn = sqlite3.connect(stack.tmp / "data" / "colloquy.sqlite3", timeout=10)
+            self.query = "SELECT " + ", ".join(sub.format("?") for _ in rooms)
+        self.polls: list[tuple[int, tuple[int, ...]]] = []
+
+    def poll(self) -> tuple[int, ...]:
+        row = tuple(self.conn.execute(self.query, self.rooms).fetchone())
+        self.polls.append((time.monotonic_ns() // 1000, row))
+        return row
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def lags_ms(self, acks: list[tuple[int, int, int]]) -> list[float]:
+        """For each (room, seq, ack time): first poll that saw the row, minus the ack."""
+        index = {room: i for i, room in enumerate(self.rooms)}
+        times = [t for t, _ in self.polls]
+        per_room = [[row[i] for _, row in self.polls] for i in range(len(self.rooms))]
+        out = []
+        for room, seq, t_ack in acks:
+            col = per_room[index[room]]
+            k = bisect.bisect_left(col, seq)
+            if k < len(col):
+                out.append(max(0.0, (times[k] - t_ack) / 1000))
+        return out
+
+
+async def _make_rooms(url: str, users: list[dict[str, Any]], plan: dict[str, Any]
+                      ) -> dict[str, Any]:
+    from colloquy_client import Client
+
+    async def create(owner: dict[str, Any], members: list[dict[str, Any]], name: str) -> int:
+        client = Client(url, token=owner["token"])
+        await client.connect()
+        try:
+            reply = await client.request("rooms.create", timeout=300, name=name,
+                                         members=[m["username"] for m in members])
+            return int(reply["room"]["id"])
+        finally:
+            await client.close()
+
+    out: dict[str, Any] = {}
+    f = plan["fanout"]
+    out["fanout"] = await create(users[f[0]], [users[i] for i in f[1:]], "Fan-out")
+    p = plan["probe"]
+    out["probe"] = await create(users[p[0]], [users[i] for i in p[1:]], "Probe")
+    chat = []
+    for k in range(0, len(plan["chat"]), 20):
+        batch = plan["chat"][k:k + 20]
+        chat += await asyncio.gather(*(create(users[g[0]], [users[i] for i in g[1:]],
+                                              f"Chat {k + j}") for j, g in enumerate(batch)))
+    out["chat"] = chat
+    out["burst"] = list(await asyncio.gather(*(create(users[i], [], f"Burst {i}")
+                                               for i in plan["burst"])))
+    return out
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, cfg: dict[str, Any], args: argparse.Namespace) -> None:
+        self.cfg = cfg
+        self.args = args
+        self.pin = not args.no_pin and (os.cpu_count() or 1) >= 2
+        self.server_cpus = [0] if self.pin else None
+        self.client_cpus = [1] if self.pin else None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.outdir = OUT / f"{cfg['mode']}-{stamp}"
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.logdir = self.outdir / "logs"
+        self.logdir.mkdir(exist_ok=True)
+        self.results: dict[str, Any] = {"machine": machine(), "config": cfg,
+                                        "command": " ".join(sys.argv), "runs": {}}
+        self.redis_pid = servers.redis_pid()
+
+    def want(self, name: str) -> bool:
+        return name in self.args.only
+
+    def save(self) -> None:
+        (self.outdir / "results.json").write_text(json.dumps(self.results, indent=1))
+
+    # --- fan-out ladder (any server) ---------------------------------------------------
+
+    def ladder(self, load: Load, server: Proc, extra_pids: dict[str, int | None],
+               sender: int, room: int, receivers: list[int], kind: str, start: float,
+               step_s: float, stop_p99: float, rates: list[float] | None = None,
+               label: str = "") -> dict[str, Any]:
+        cfg = self.cfg
+        steps: list[dict[str, Any]] = []
+        pids = {"server": server.pid, "client": load.pid, "redis": self.redis_pid, **extra_pids}
+
+        def step(rate: float) -> dict[str, Any]:
+            meter = CpuMeter(pids)
+            res = load.call("fanout", sender=sender, room=room, rate=rate, duration=step_s,
+                            receivers=receivers, kind=kind, drain_max=cfg["drain_max"],
+                            stall=cfg["stall"])
+            annotate(res, meter.stop(), server.pid, load.pid)
+            res["held"] = held(res)
+            log(f"  {label} {brief(res)}")
+            steps.append(res)
+            if res["receivers_closed"] or res["loss"]:
+                reopened = load.call("reopen")
+                res["reopened"] = reopened
+                time.sleep(1.0)
+            return res
+
+        good: float | None = None
+        bad: float | None = None
+        rate = start
+        i = 0
+        while True:
+            if not server.alive():
+                log(f"  {label} server died:\n{server.tail()}")
+                break
+            if rates is not None:
+                if i >= len(rates):
+                    break
+                rate = rates[i]
+            res = step(rate)
+            i += 1
+            if res["held"]:
+                good = rate
+            if not held(res, stop_p99):
+                bad = rate
+                break
+            if rates is None:
+                rate = round(rate * cfg["growth"], 1)
+        for _ in range(cfg["bisect"] if rates is None else 0):
+            if good is None or bad is None or bad - good < max(1.0, 0.05 * good):
+                break
+            mid = round((good + bad) / 2, 1)
+            res = step(mid)
+            if res["held"]:
+                good = mid
+            else:
+                bad = mid
+        best = max((s for s in steps if s["held"]), key=lambda s: s["rate"], default=None)
+        lossless = [s for s in steps if s["loss"] == 0 and s["dups"] == 0
+                    and not s["receivers_closed"] and s["delivered"]]
+        best_any = max(lossless, key=lambda s: s["deliveries_per_s"] or 0, default=None)
+        return {"steps": steps, "max_held_rate": good, "first_failed_rate": bad,
+                "held": best, "best_lossless_any_latency": best_any}
+
+    # --- Colloquy ------------------------------------------------------------------------
+
+    def run_colloquy(self, profile: str) -> None:
+        cfg = self.cfg
+        n_users = max(cfg["idle_n"], 2200)
+        stack = ColloquyStack(profile, self.logdir)
+        run: dict[str, Any] = {"profile": profile}
+        self.results["runs"][f"colloquy-{profile}"] = run
+        try:
+            log(f"colloquy/{profile}: migrate, {n_users} users with tokens")
+            t0 = time.monotonic()
+            stack.setup(n_users)
+            users = stack.users
+            n = cfg["receivers"]
+            plan = {
+                "fanout": list(range(0, n + 1)),  # owner (sender) + n receivers
+                "probe": [n + 1, n + 2],
+                "chat": [list(range(1100 + 10 * k, 1110 + 10 * k)) for k in range(100)],
+                "burst": list(range(2100, 2110)),
+            }
+            server, port = stack.start_server(cpus=self.server_cpus)
+            url = f"ws://127.0.0.1:{port}/ws/"
+            rooms = asyncio.run(_make_rooms(url, users, plan))
+            stack.stop(server)
+            run["setup_s"] = round(time.monotonic() - t0, 1)
+            run["room_ids"] = {k: v for k, v in rooms.items() if k != "chat"}
+            log(f"colloquy/{profile}: setup done in {run['setup_s']}s")
+            persister = stack.start_persister() if profile == "services" else None
+            ctx = {"stack": stack, "users": users, "plan": plan, "rooms": rooms,
+                   "persister": persister}
+            fan_max: dict[str, float | None] = {}
+            if self.want("fanout"):
+                for codec in ("json", "msgpack"):
+                    fan_max[codec] = self.colloquy_fanout(run, ctx, codec)
+                    self.save()
+            if self.want("ackhalf") or self.want("resume"):
+                self.colloquy_ackhalf_resume(run, ctx, fan_max.get("json"))
+                self.save()
+            if cfg["uvicorn"] and self.want("fanout") and profile == "services":
+                self.colloquy_uvicorn(run, ctx)
+                self.save()
+            if self.want("rooms"):
+                self.colloquy_rooms(run, ctx)
+                self.save()
+            if self.want("idle"):
+                self.colloquy_idle(run, ctx)
+                self.save()
+            if self.want("persist"):
+                self.colloquy_persist(run, ctx)
+                self.save()
+        except Exception as exc:
+            run["error"] = repr(exc)
+            log(f"colloquy/{profile}: FAILED {exc!r}")
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            stack.teardown()
+            self.save()
+
+    def _fanout_setup(self, ctx: dict[str, Any], codec: str, server: str = "daphne"
+                      ) -> tuple[Load, Proc, int, dict[str, Any]]:
+        stack, users, plan = ctx["stack"], ctx["users"], ctx["plan"]
+        proc, port = stack.start_server(server, cpus=self.server_cpus)
+        load = Load(self.client_cpus)
+        info: dict[str, Any] = {"server": server}
+        sender = users[plan["fanout"][0]]
+        res = load.call("connect", host="127.0.0.1", port=port, path="/ws/",
+                        specs=[colloquy_spec(sender, codec)])
+        assert res["ok"] == 1, res
+        time.sleep(0.3)
+        rss0 = rss_kib(proc.pid)
+        recv_users = [users[i] for i in plan["fanout"][1:]]
+        res = load.call("connect", host="127.0.0.1", port=port, path="/ws/",
+                        specs=[colloquy_spec(u, codec) for u in recv_users], concurrency=50)
+        info["connect"] = res
+        first = load.call("first", ids=[sender["id"]] + [u["id"] for u in recv_users])
+        info["first"] = first
+        # Sockets the server closed right after hello (see RESULTS.md: the bus publisher's
+        # pool) are reopened, so the ladder starts with every member present.
+        info["reopened_after_connect"] = load.call("reopen")
+        time.sleep(0.5)
+        rss1 = rss_kib(proc.pid)
+        info["rss_before_kib"], info["rss_after_kib"] = rss0, rss1
+        info["rss_per_connection_kib"] = round((rss1 - rss0) / max(1, res["ok"]), 1)
+        log(f"  connected {res['ok']} receivers ({res['failed']} failed) at "
+            f"{res['per_s']}/s; RSS +{info['rss_per_connection_kib']} KiB/connection")
+        return load, proc, port, info
+
+    def colloquy_fanout(self, run: dict[str, Any], ctx: dict[str, Any], codec: str,
+                        server: str = "daphne", key: str | None = None) -> float | None:
+        cfg, stack, users, plan = self.cfg, ctx["stack"], ctx["users"], ctx["plan"]
+        key = key or f"fanout_{codec}"
+        log(f"colloquy/{stack.profile}: {key} ({cfg['receivers']} members, {server})")
+        load, proc, _port, info = self._fanout_setup(ctx, codec, server)
+        try:
+            persister = ctx.get("persister")
+            lad = self.ladder(load, proc, {"persister": persister.pid if persister else None},
+                              users[plan["fanout"][0]]["id"], ctx["rooms"]["fanout"],
+                              [users[i]["id"] for i in plan["fanout"][1:]], "colloquy",
+                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key)
+            run[key] = {**info, **lad}
+            log(f"  {key}: max held rate {lad['max_held_rate']} msgs/s")
+            return lad["max_held_rate"]
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def colloquy_ackhalf_resume(self, run: dict[str, Any], ctx: dict[str, Any],
+                                fan_max: float | None) -> None:
+        cfg, stack, users, plan, rooms = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
+                                          ctx["rooms"])
+        log(f"colloquy/{stack.profile}: ack latency at half the fan-out rate, resume storm")
+        load, proc, port, info = self._fanout_setup(ctx, "json")
+        persister = ctx.get("persister")
+        pids = {"server": proc.pid, "client": load.pid, "redis": self.redis_pid,
+                "persister": persister.pid if persister else None}
+        sender = users[plan["fanout"][0]]["id"]
+        receivers = [users[i]["id"] for i in plan["fanout"][1:]]
+        try:
+            probe_user = users[plan["probe"][0]]
+            load.call("connect", host="127.0.0.1", port=port, path="/ws/",
+                      specs=[colloquy_spec(probe_user)])
+            load.call("first", ids=[probe_user["id"]])
+            if self.want("ackhalf"):
+                rate = round((fan_max or cfg["fan_start"]) / 2, 1)
+                spy = None
+                spy_out = self.outdir / f"pyspy-{stack.profile}-ackhalf.txt"
+                if self.args.pyspy and pyspy_bin():
+                    spy = subprocess.Popen(
+                        [pyspy_bin(), "record", "--pid", str(proc.pid), "--format", "raw",
+                         "--duration", str(int(cfg["ackhalf_s"])), "--rate", "200",
+                         "--nonblocking", "-o", str(spy_out)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                meter = CpuMeter(pids)
+                res = load.call("fanout", sender=sender, room=rooms["fanout"], rate=rate,
+                                duration=cfg["ackhalf_s"], receivers=receivers,
+                                drain_max=cfg["drain_max"], stall=cfg["stall"],
+                                probe={"sock": probe_user["id"], "room": rooms["probe"],
+                                       "rate": 20.0})
+                annotate(res, meter.stop(), proc.pid, load.pid)
+                res["held"] = held(res)
+                if spy is not None:
+                    spy.wait(60)
+                    if spy_out.exists():
+                        res["pyspy"] = summarize_pyspy(spy_out)
+                log(f"  ackhalf {brief(res)}; probe ack p99 {res['probe_ack_ms']['p99']} ms")
+                run["ackhalf"] = {**info, "fan_max": fan_max, "step": res}
+                if res["receivers_closed"] or res["loss"]:
+                    load.call("reopen")
+            if self.want("resume"):
+                run["resume"] = self._resume(load, proc, pids, sender, receivers, rooms)
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def _resume(self, load: Load, proc: Proc, pids: dict[str, Any], sender: int,
+                receivers: list[int], rooms: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.cfg
+        clients = receivers[:cfg["resume_clients"]]
+        # Everyone is caught up to `head` (checked: zero loss), then goes away.
+        warm = load.call("fanout", sender=sender, room=rooms["fanout"], rate=20.0,
+                         duration=0.5, receivers=clients, drain_max=10, stall=2)
+        head = warm["max_seq"]
+        load.call("close", ids=clients)
+        time.sleep(0.5)
+        missed = load.call("fanout", sender=sender, room=rooms["fanout"], rate=500.0,
+                           duration=cfg["resume_missed"] / 500.0, receivers=[],
+                           drain_max=10, stall=1)
+        meter = CpuMeter(pids)
+        res = load.call("resume", ids=clients, streams={f"room:{rooms['fanout']}": head},
+                        lo=missed["mid_lo"], hi=missed["mid_hi"], timeout=120)
+        annotate(res, meter.stop(), proc.pid, load.pid)
+        res["warm_loss"] = warm["loss"]
+        res["missed_sent"] = missed["acked"]
+        log(f"  resume: {res['complete']}/{res['clients']} complete, loss {res['loss']}, "
+            f"dups {res['dups']}, hello p99 {res['hello_ms']['p99']} ms, all missed events "
+            f"p50 {res['complete_ms']['p50']} p99 {res['complete_ms']['p99']} max "
+            f"{res['complete_ms']['max']} ms; server {res.get('server_us_per_delivery')} "
+            f"µs/event")
+        return res
+
+    def colloquy_uvicorn(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        if not servers.have_uvicorn():
+            run["uvicorn"] = "not installed"
+            return
+        for ws in ("websockets-sansio", "websockets"):
+            try:
+                self.colloquy_fanout(run, ctx, "json", server=f"uvicorn:{ws}",
+                                     key=f"fanout_json_uvicorn_{ws}")
+            except Exception as exc:
+                run[f"fanout_json_uvicorn_{ws}"] = {"error": repr(exc)}
+                log(f"  uvicorn {ws} failed: {exc!r}")
+
+    def colloquy_rooms(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        cfg, stack, users, plan, rooms = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
+                                          ctx["rooms"])
+        log(f"colloquy/{stack.profile}: many rooms (100 x 10, everyone chatting)")
+        proc, port = stack.start_server(cpus=self.server_cpus)
+        load = Load(self.client_cpus)
+        persister = ctx.get("persister")
+        pids = {"server": proc.pid, "client": load.pid, "redis": self.redis_pid,
+                "persister": persister.pid if persister else None}
+        try:
+            members = {str(room): [users[i]["id"] for i in group]
+                       for room, group in zip(rooms["chat"], plan["chat"], strict=True)}
+            ids = [i for group in members.values() for i in group]
+            specs = [colloquy_spec(users[i]) for group in plan["chat"] for i in group]
+            conn = load.call("connect", host="127.0.0.1", port=port, path="/ws/", specs=specs)
+            load.call("first", ids=ids)
+            steps = []
+            rate = cfg["chat_start"]
+            good = None
+            while proc.alive():
+                meter = CpuMeter(pids)
+                res = load.call("chat", members=members, total_rate=rate,
+                                duration=cfg["chat_step_s"], drain_max=cfg["drain_max"],
+                                stall=cfg["stall"])
+                annotate(res, meter.stop(), proc.pid, load.pid)
+                res["held"] = held(res)
+                steps.append(res)
+                log(f"  rooms {brief(res)}")
+                if not res["held"]:
+                    break
+                good = rate
+                rate = round(rate * cfg["growth"])
+            best = max((s for s in steps if s["held"]), key=lambda s: s["rate"], default=None)
+            run["rooms"] = {"connect": conn, "steps": steps, "max_held_rate": good,
+                            "held": best}
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def colloquy_idle(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        cfg, stack, users = self.cfg, ctx["stack"], ctx["users"]
+        n = min(cfg["idle_n"], len(users))
+        log(f"colloquy/{stack.profile}: idle, {n} connections on one server process")
+        proc, port = stack.start_server(cpus=self.server_cpus)
+        load = Load(self.client_cpus)
+        spy = None
+        spy_out = self.outdir / f"pyspy-{stack.profile}-connect.txt"
+        if self.args.pyspy and pyspy_bin():
+            spy = subprocess.Popen(
+                [pyspy_bin(), "record", "--pid", str(proc.pid), "--format", "raw",
+                 "--duration", "15", "--rate", "200", "--nonblocking", "-o", str(spy_out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run["idle"] = idle_scenario(load, proc, port, "/ws/",
+                                        [colloquy_spec(u) for u in users[:n]], "colloquy")
+            if spy is not None:
+                spy.wait(60)
+                if spy_out.exists():
+                    run["idle"]["pyspy_connect"] = summarize_pyspy(spy_out)
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def colloquy_persist(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        cfg, stack, users, plan, rooms = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
+                                          ctx["rooms"])
+        total = cfg["burst_n"]
+        log(f"colloquy/{stack.profile}: persistence, bursts of {total} messages")
+        proc, port = stack.start_server(cpus=self.server_cpus)
+        load = Load(self.client_cpus)
+        out: dict[str, Any] = {}
+        run["persist"] = out
+        burst_rooms = rooms["burst"]
+        poller = SqlPoller(stack, burst_rooms)
+        try:
+            specs = [colloquy_spec(users[i]) for i in plan["burst"]]
+            load.call("connect", host="127.0.0.1", port=port, path="/ws/", specs=specs)
+            load.call("first", ids=[s["id"] for s in specs])
+            senders = [[users[i]["id"], room] for i, room in
+                       zip(plan["burst"], burst_rooms, strict=True)]
+            persister = ctx.get("persister")
+            # Phase 1: persister running; lag from each ack to its row.
+            out["live"] = self._burst(load, proc, persister, poller, senders, total)
+            if stack.profile == "services" and persister is not None:
+                # Phase 2: persister stopped during the burst, then started: its drain rate.
+                stack.stop(persister)
+                ctx["persister"] = None
+                out["drain"] = self._drain_phase(load, proc, stack, ctx, poller, senders,
+                                                 total)
+        finally:
+            poller.close()
+            load.close()
+            stack.stop(proc)
+
+    def _burst(self, load: Load, proc: Proc, persister: Proc | None, poller: SqlPoller,
+               senders: list[list[int]], total: int) -> dict[str, Any]:
+        pids = {"server": proc.pid, "client": load.pid, "redis": self.redis_pid,
+                "persister": persister.pid if persister else None}
+        start_rows = sum(poller.poll())
+        last = [0.0]
+
+        def during() -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.05:
+                last[0] = now
+                poller.poll()
+
+        meter = CpuMeter(pids)
+        res = load.call("burst", senders=senders, total=total, window=32, during=during)
+        acks = res.pop("seqs")
+        wait_until = time.monotonic() + 120
+        top = {room: 0 for room in poller.rooms}
+        for room, seq, _ in acks:
+            top[room] = max(top[room], seq)
+        want = tuple(top[r] for r in poller.rooms)
+        while time.monotonic() < wait_until:
+            row = poller.poll()
+            if all(a >= b for a, b in zip(row, want, strict=True)):
+                break
+            time.sleep(0.05)
+        cpu = meter.stop()
+        lags = poller.lags_ms(acks)
+        t_first_ack = min(t for _, _, t in acks) if acks else 0
+        t_all = poller.polls[-1][0]
+        rows = sum(poller.polls[-1][1]) - start_rows
+        res.update({
+            "persisted": len(lags), "lag_ms": percentiles(lags),
+            "persisted_per_s": round(len(lags) / max(1e-6, (t_all - res["t_first_us"]) / 1e6), 1),
+            "rows_seen": rows, "cpu": cpu, "poll_interval_ms": 50,
+            "server_us_per_message": round(cpu.get("server_cpu_s", 0) * 1e6 / max(1, total), 1),
+            "persister_us_per_message": round(cpu.get("persister_cpu_s", 0) * 1e6
+                                              / max(1, total), 1),
+        })
+        del t_first_ack
+        poller.polls.clear()
+        log(f"  burst: {res['acked']} acked at {res['acks_per_s']}/s (ack p99 "
+            f"{res['ack_ms']['p99']} ms); persisted {res['persisted']} at "
+            f"{res['persisted_per_s']}/s; lag ack→row p50 {res['lag_ms']['p50']} p99 "
+            f"{res['lag_ms']['p99']} max {res['lag_ms']['max']} ms")
+        return res
+
+    def _drain_phase(self, load: Load, proc: Proc, stack: ColloquyStack, ctx: dict[str, Any],
+                     poller: SqlPoller, senders: list[list[int]], total: int
+                     ) -> dict[str, Any]:
+        base = sum(poller.poll())
+        res = load.call("burst", senders=senders, total=total, window=32)
+        res.pop("seqs")
+        persister = stack.start_persister()
+        ctx["persister"] = persister
+        meter = CpuMeter({"persister": persister.pid, "redis": self.redis_pid})
+        t_start = time.monotonic()
+        first_t = None
+        first_rows = 0
+        last_rows = base
+        last_t = t_start
+        while time.monotonic() - t_start < 180:
+            rows = sum(poller.poll())
+            now = time.monotonic()
+            if rows > base and first_t is None:
+                first_t, first_rows = now, rows
+            if rows > last_rows:
+                last_rows, last_t = rows, now
+            if rows - base >= total:
+                break
+            time.sleep(0.02)
+        cpu = meter.stop()
+        poller.polls.clear()
+        drained = last_rows - base
+        span = (last_t - first_t) if first_t else 0
+        out = {"burst_acks_per_s": res["acks_per_s"], "backlog": total, "drained": drained,
+               "from_start_s": round(last_t - t_start, 3),
+               "drain_per_s": round((last_rows - first_rows) / span, 1) if span else None,
+               "drain_per_s_incl_startup": round(drained / (last_t - t_start), 1),
+               "cpu": cpu,
+               "persister_us_per_message": round(cpu.get("persister_cpu_s", 0) * 1e6
+                                                 / max(1, drained), 1)}
+        log(f"  drain: {drained}/{total} rows; {out['drain_per_s']} rows/s once running "
+            f"({out['drain_per_s_incl_startup']}/s including process start), persister "
+            f"{out['persister_us_per_message']} µs/message")
+        return out
+
+    # --- baselines ---------------------------------------------------------------------
+
+    def run_baselines(self) -> None:
+        cfg = self.cfg
+        n = cfg["receivers"]
+        run: dict[str, Any] = {}
+        self.results["runs"]["baselines"] = run
+        # (b) bare asyncio broadcast.
+        log("baseline: pure asyncio broadcast (websockets.broadcast, no Redis)")
+        proc, port = servers.start_pure(self.logdir, self.server_cpus)
+        load = Load(self.client_cpus)
+        try:
+            specs = [{"id": i} for i in range(n + 1)]
+            load.call("connect", host="127.0.0.1", port=port, path="/", specs=specs[:1],
+                      kind="plain")
+            time.sleep(0.3)
+            rss0 = rss_kib(proc.pid)
+            conn = load.call("connect", host="127.0.0.1", port=port, path="/", specs=specs[1:],
+                             kind="plain")
+            time.sleep(0.5)
+            rss1 = rss_kib(proc.pid)
+            lad = self.ladder(load, proc, {}, 0, 0, list(range(1, n + 1)), "plain",
+                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label="pure")
+            run["pure_asyncio"] = {"connect": conn, "rss_per_connection_kib":
+                                   round((rss1 - rss0) / max(1, conn["ok"]), 1), **lad}
+            log(f"  pure: max held rate {lad['max_held_rate']} msgs/s")
+            if self.want("idle"):
+                load.call("close")
+                run["pure_asyncio"]["idle"] = idle_scenario(
+                    load, proc, port, "/", [{"id": i} for i in range(cfg["idle_n"])], "plain")
+        finally:
+            load.close()
+            proc.stop()
+        self.save()
+        # (a) the stock Channels tutorial pattern.
+        log("baseline: stock Channels (AsyncWebsocketConsumer + RedisChannelLayer group_send)")
+        proc, port, prefix = servers.start_stock(self.logdir, self.server_cpus)
+        load = Load(self.client_cpus)
+        try:
+            path = "/ws/chat/bench/"
+            hdr = {"Origin": "http://127.0.0.1"}
+            specs = [{"id": i, "headers": hdr} for i in range(n + 1)]
+            load.call("connect", host="127.0.0.1", port=port, path=path, specs=specs[:1],
+                      kind="plain")
+            time.sleep(0.3)
+            rss0 = rss_kib(proc.pid)
+            conn = load.call("connect", host="127.0.0.1", port=port, path=path,
+                             specs=specs[1:], kind="plain")
+            time.sleep(1.0)
+            rss1 = rss_kib(proc.pid)
+            log(f"  connected {conn['ok']} ({conn['failed']} failed) at {conn['per_s']}/s")
+            # The stock pattern never holds 150 ms in a 1,000-member room; its ladder runs
+            # on to p99 ≤ 1 s (DESIGN.md's yardstick) to find what it sustains at all.
+            lad = self.ladder(load, proc, {}, 0, 0, list(range(1, n + 1)), "plain", 0,
+                              cfg["stock_step_s"], 1000.0, rates=cfg["stock_rates"],
+                              label="stock")
+            run["stock_channels"] = {"connect": conn, "rss_per_connection_kib":
+                                     round((rss1 - rss0) / max(1, conn["ok"]), 1), **lad}
+        finally:
+            load.close()
+            proc.stop()
+            servers.delete_redis_prefix(f"{servers.REDIS_BASE}/{servers.STOCK_REDIS_DB}",
+                                        prefix)
+        self.save()
+
+
+def idle_scenario(load: Load, proc: Proc, port: int, path: str, specs: list[dict[str, Any]],
+                  kind: str) -> dict[str, Any]:
+    warm = load.call("connect", host="127.0.0.1", port=port, path=path, specs=specs[:10],
+                     kind=kind)
+    if kind == "colloquy":
+        load.call("first", ids=[s["id"] for s in specs[:10]])
+    time.sleep(0.5)
+    rss0 = rss_kib(proc.pid)
+    cpu0 = servers.cpu_seconds(proc.pid)
+    conn = load.call("connect", host="127.0.0.1", port=port, path=path, specs=specs[10:],
+                     kind=kind, concurrency=200, timeout=120)
+    cpu1 = servers.cpu_seconds(proc.pid)
+    first = load.call("first", ids=[s["id"] for s in specs[10:]]) if kind == "colloquy" else None
+    time.sleep(2.0)
+    rss1 = rss_kib(proc.pid)
+    info = load.call("info")
+    opened = conn["ok"] + warm["ok"]
+    out = {"connections": opened, "connect": conn, "first": first,
+           "rss_before_kib": rss0, "rss_after_kib": rss1,
+           "rss_per_connection_kib": round((rss1 - rss0) / max(1, conn["ok"]), 2),
+           "server_cpu_ms_per_connect": round((cpu1 - cpu0) * 1000 / max(1, conn["ok"]), 3),
+           "client_rss_kib": rss_kib(load.pid), "still_open": info["open"]}
+    log(f"  idle: {opened} open, connect {conn['per_s']}/s (p99 "
+        f"{conn['connect_ms']['p99']} ms), RSS {rss0}→{rss1} KiB = "
+        f"{out['rss_per_connection_kib']} KiB/connection, "
+        f"{out['server_cpu_ms_per_connect']} ms CPU/connect")
+    load.call("close")
+    return out
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
+                            "cpus": os.cpu_count()}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        info["mem_gib"] = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
+    for mod in ("django", "channels", "channels_redis", "daphne", "redis", "websockets",
+                "msgpack", "uvicorn", "twisted"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            info[mod] = version(mod)
+    with contextlib.suppress(Exception):
+        import redis
+
+        info["redis_server"] = redis.Redis.from_url(servers.REDIS_BASE).info("server")[
+            "redis_version"]
+    with contextlib.suppress(Exception):
+        info["postgres"] = subprocess.run(
+            ["psql", servers.PG_ADMIN, "-tAc", "SHOW server_version"], capture_output=True,
+            text=True, timeout=10).stdout.strip()
+    return info
+
+
+def services_up() -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(servers.REDIS_BASE, socket_timeout=2).ping()
+        done = subprocess.run(["psql", servers.PG_ADMIN, "-tAc", "SELECT 1"],
+                              capture_output=True, timeout=10)
+        return done.returncode == 0
+    except Exception:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="full sizes, both profiles, uvicorn")
+    parser.add_argument("--profiles", help="embedded,services (default: services when "
+                        "Postgres and Redis answer; --full: both)")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma list of {', '.join(SCENARIOS)}")
+    parser.add_argument("--uvicorn", action="store_true", help="also serve Colloquy by uvicorn")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin server and client")
+    parser.add_argument("--pyspy", action="store_true",
+                        help="profile the server with py-spy during the ackhalf step")
+    parser.add_argument("--idle", type=int, help="connections in the idle scenario")
+    parser.add_argument("--burst", type=int, help="messages per persistence burst")
+    parser.add_argument("--receivers", type=int, help="fan-out room members (default 1000)")
+    args = parser.parse_args()
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    cfg = dict(FULL if args.full else SHORT)
+    if args.uvicorn:
+        cfg["uvicorn"] = True
+    if args.idle:
+        cfg["idle_n"] = args.idle
+    if args.burst:
+        cfg["burst_n"] = args.burst
+    if args.receivers:
+        cfg["receivers"] = cfg["resume_clients"] = args.receivers
+    up = services_up()
+    if args.profiles:
+        profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    else:
+        profiles = (["embedded", "services"] if args.full else ["services"]) if up else [
+            "embedded"]
+    if "services" in profiles and not up:
+        log("Postgres/Redis not answering (run `make services`); services profile skipped")
+        profiles.remove("services")
+    raise_nofile()
+    bench = Bench(cfg, args)
+    log(f"bench {cfg['mode']}: profiles {profiles}, scenarios {args.only}, "
+        f"pinning {'server→cpu0, client→cpu1' if bench.pin else 'off'}; out {bench.outdir}")
+    t0 = time.monotonic()
+    for profile in profiles:
+        bench.run_colloquy(profile)
+    if bench.want("baselines") and up:
+        try:
+            bench.run_baselines()
+        except Exception as exc:
+            bench.results["runs"].setdefault("baselines", {})["error"] = repr(exc)
+            log(f"baselines FAILED: {exc!r}")
+    bench.results["wall_s"] = round(time.monotonic() - t0, 1)
+    bench.save()
+    from bench.report import render
+
+    text = render(bench.results)
+    (bench.outdir / "summary.md").write_text(text)
+    print(text)
+    log(f"done in {bench.results['wall_s']}s; {bench.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Render a run's results.json as markdown: a table per scenario, ratios, targets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def _f(v: Any, nd: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if not a or not b:
+        return None
+    return round(a / b, 2)
+
+
+def _step_row(name: str, s: dict[str, Any] | None, extra: str = "") -> str:
+    if not s:
+        return f"| {name} | - | - | - | - | - | - | - | - | - | - | {extra} |"
+    lat = s["latency_ms"]
+    return (f"| {name} | {_f(s['rate'], 1)} | {_f(s.get('deliveries_per_s'), 0)} | "
+            f"{_f(lat['p50'], 2)} | {_f(lat['p99'], 2)} | {_f(lat['max'], 1)} | "
+            f"{s['loss']} | {s['dups']} | {_f(s.get('server_us_per_delivery'))} | "
+            f"{_f(s.get('client_cpu_share'), 2)} | "
+            f"{_f((s.get('ack_ms') or {}).get('p99'), 2)} | {extra} |")
+
+
+HEAD = ("| run | msgs/s | deliveries/s | p50 ms | p99 ms | max ms | loss | dups | "
+        "server µs/delivery | client cores | ack p99 ms | notes |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def render(results: dict[str, Any]) -> str:
+    runs = results.get("runs", {})
+    out = [f"# Colloquy bench ({results['config']['mode']} mode)", ""]
+    m = results.get("machine", {})
+    out.append(f"Machine: {m.get('cpu')} x {m.get('cpus')} cores, {m.get('mem_gib')} GiB; "
+               f"Python {m.get('python')}; Redis {m.get('redis_server')}; Postgres "
+               f"{m.get('postgres')}. Wall time {results.get('wall_s')} s. "
+               f"Command: `{results.get('command')}`")
+    out += ["", "## Fan-out, 1,000 members, one sender (highest rate with p99 ≤ 150 ms and "
+            "zero loss)", "", HEAD]
+    base = runs.get("baselines", {})
+    pure = base.get("pure_asyncio", {})
+    stock = base.get("stock_channels", {})
+    fan_rows: list[tuple[str, dict[str, Any]]] = []
+    for key, run in runs.items():
+        if not key.startswith("colloquy-"):
+            continue
+        for name, val in run.items():
+            if name.startswith("fanout") and isinstance(val, dict) and "steps" in val:
+                fan_rows.append((f"{key} {name[7:]}", val))
+    for label, val in fan_rows:
+        out.append(_step_row(label, val.get("held"),
+                             f"first failed at {_f(val.get('first_failed_rate'))}/s; "
+                             f"RSS {_f(val.get('rss_per_connection_kib'))} KiB/conn"))
+    if pure:
+        out.append(_step_row("pure asyncio", pure.get("held"),
+                             f"first failed at {_f(pure.get('first_failed_rate'))}/s"))
+    if stock:
+        out.append(_step_row("stock Channels (p99 ≤ 150 ms)", stock.get("held"),
+                             "none held" if not stock.get("held") else ""))
+        out.append(_step_row("stock Channels (best lossless, any p99)",
+                             stock.get("best_lossless_any_latency"),
+                             f"first failed at {_f(stock.get('first_failed_rate'))}/s"))
+    # Ratios.
+    out += ["", "### Ratios (deliveries/s at the held rate)", "",
+            "| Colloquy run | ÷ stock Channels (target ≥ 25) | ÷ pure asyncio (target ≥ 0.5) |",
+            "|---|---:|---:|"]
+    pure_d = (pure.get("held") or {}).get("deliveries_per_s")
+    stock_best = stock.get("held") or stock.get("best_lossless_any_latency") or {}
+    stock_d = stock_best.get("deliveries_per_s")
+    for label, val in fan_rows:
+        d = (val.get("held") or {}).get("deliveries_per_s")
+        out.append(f"| {label} | {_f(_ratio(d, stock_d), 2)} | {_f(_ratio(d, pure_d), 2)} |")
+    # All ladder steps.
+    out += ["", "<details><summary>every fan-out step</summary>", "", HEAD]
+    for label, val in [*fan_rows, ("pure", pure), ("stock", stock)]:
+        for s in (val or {}).get("steps", []):
+            closed = s.get("receivers_closed")
+            out.append(_step_row(label, s, ("held" if s.get("held") else "failed")
+                                 + (f", closed {closed}" if closed else "")))
+    out += ["", "</details>"]
+    # Ack latency at half rate, resume, rooms, idle, persistence.
+    for key, run in runs.items():
+        if not key.startswith("colloquy-"):
+            continue
+        out += ["", f"## {key}", ""]
+        ah = run.get("ackhalf")
+        if ah:
+            s = ah["step"]
+            out += [f"**Ack latency at half the max fan-out rate** ({_f(s['rate'])} msgs/s): "
+                    f"sender ack p50 {_f(s['ack_ms']['p50'], 2)} / p99 "
+                    f"{_f(s['ack_ms']['p99'], 2)} / max {_f(s['ack_ms']['max'], 1)} ms; "
+                    f"probe chat in another room p99 {_f(s['probe_ack_ms']['p99'], 2)} ms "
+                    f"(target p99 ≤ 20 ms); delivery p99 {_f(s['latency_ms']['p99'], 2)} ms, "
+                    f"loss {s['loss']}.", ""]
+        rs = run.get("resume")
+        if rs:
+            out += [f"**Resume storm**: {rs['clients']} clients reconnect at once, each "
+                    f"resumes {rs['events_expected'] // max(1, rs['clients'])} missed "
+                    f"messages: {rs['complete']} complete, loss {rs['loss']}, dups "
+                    f"{rs['dups']}; hello p99 {_f(rs['hello_ms']['p99'])} ms; all missed "
+                    f"events p50 {_f(rs['complete_ms']['p50'])} / p99 "
+                    f"{_f(rs['complete_ms']['p99'])} / max {_f(rs['complete_ms']['max'])} ms "
+                    f"after the storm began; server "
+                    f"{_f(rs.get('server_us_per_delivery'))} µs per replayed event.", ""]
+        ro = run.get("rooms")
+        if ro:
+            out += ["**Many rooms** (100 rooms x 10 members, everyone chatting; msgs/s is "
+                    "the total send rate):", "", HEAD]
+            for s in ro["steps"]:
+                out.append(_step_row("rooms", s, "held" if s.get("held") else "failed"))
+            out.append("")
+        idle = run.get("idle")
+        if idle:
+            out += [f"**Idle**: {idle['connections']:,} connections on one process; "
+                    f"{_f(idle['rss_per_connection_kib'], 1)} KiB RSS each (target ≤ 40); "
+                    f"connect rate {_f(idle['connect']['per_s'])}/s (p99 "
+                    f"{_f(idle['connect']['connect_ms']['p99'])} ms), "
+                    f"{_f(idle['server_cpu_ms_per_connect'], 2)} ms server CPU per connect.",
+                    ""]
+        ps = run.get("persist")
+        if ps:
+            lv = ps.get("live")
+            if lv:
+                out += [f"**Persistence, live**: {lv['acked']:,} messages acked at "
+                        f"{_f(lv['acks_per_s'], 0)}/s (ack p99 {_f(lv['ack_ms']['p99'], 1)} "
+                        f"ms); rows at {_f(lv['persisted_per_s'], 0)}/s; lag ack→row p50 "
+                        f"{_f(lv['lag_ms']['p50'], 0)} / p99 {_f(lv['lag_ms']['p99'], 0)} / "
+                        f"max {_f(lv['lag_ms']['max'], 0)} ms (polled every 50 ms; target "
+                        f"< 1 s); server {_f(lv['server_us_per_message'])} µs/message, "
+                        f"persister {_f(lv['persister_us_per_message'])} µs/message.", ""]
+            dr = ps.get("drain")
+            if dr:
+                out += [f"**Persistence, backlog drain**: {dr['drained']:,} of "
+                        f"{dr['backlog']:,} rows at {_f(dr['drain_per_s'], 0)} rows/s once "
+                        f"running ({_f(dr['drain_per_s_incl_startup'], 0)}/s including "
+                        f"process start; target ≥ 20,000/s); persister "
+                        f"{_f(dr['persister_us_per_message'])} µs/message.", ""]
+        for name, val in run.items():
+            if isinstance(val, dict) and val.get("error"):
+                out.append(f"{name}: error {val['error']}")
+        if run.get("error"):
+            out.append(f"run error: {run['error']}")
+    if pure.get("idle"):
+        i = pure["idle"]
+        out += ["", f"Pure asyncio idle: {i['connections']:,} connections, "
+                f"{_f(i['rss_per_connection_kib'], 1)} KiB RSS each, connect "
+                f"{_f(i['connect']['per_s'])}/s."]
+    for name in ("pure_asyncio", "stock_channels"):
+        b = base.get(name)
+        if b and b.get("rss_per_connection_kib") is not None:
+            out.append(f"{name}: RSS {_f(b['rss_per_connection_kib'])} KiB per connection "
+                       f"with 1,000 connected; connect {_f(b['connect']['per_s'])}/s.")
+    if base.get("error"):
+        out.append(f"baselines error: {base['error']}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(render(json.load(f)))
