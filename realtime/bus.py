@@ -72,7 +72,8 @@ class LocalBus:
 
 
 class RedisBus:
-    def __init__(self, hub: Hub, url: str, control_channel: str, presence_channel: str) -> None:
+    def __init__(self, hub: Hub, url: str, control_channel: str, presence_channel: str,
+                 publisher: aredis.Redis) -> None:
         self.hub = hub
         self.control_channel = control_channel
         self.presence_channel = presence_channel
@@ -81,7 +82,9 @@ class RedisBus:
         self.client = aredis.Redis.from_url(
             url, socket_timeout=None, socket_connect_timeout=5, health_check_interval=10
         )
-        self.publisher = aredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        # The process's shared client: its pool waits for a free connection under a
+        # burst instead of raising "Too many connections" (see DESIGN.md pitfalls).
+        self.publisher = publisher
         self.wanted: set[str] = {control_channel, presence_channel}
         self.subscribed: set[str] = set()
         self._changed = asyncio.Event()

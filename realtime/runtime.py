@@ -70,7 +70,7 @@ def _build() -> Runtime:
         )
         client = aredis.Redis.from_pool(pool)
         bus = RedisBus(hub, settings.REDIS_URL, control.channel(),
-                       f"{settings.REDIS_PREFIX}:presence")
+                       f"{settings.REDIS_PREFIX}:presence", client)
         journal = RedisJournal(client)
         bus.start()
         store = RedisPresenceStore(client, settings.REDIS_PREFIX, settings.PRESENCE_TTL_SECONDS)
