@@ -1,0 +1,577 @@
+// What the client knows: rooms and their summaries, loaded timelines, the outbox,
+// members, presence and typing. Events from the connection and replies to our
+// requests change it; every change fires "change" and the UI redraws from it.
+
+import { ConnectionLost, RequestError } from "./connection.js";
+
+const PAGE = 50; // history events per page
+const TYPING_EVERY_MS = 2500; // typing re-sent while typing (server relays ≤ 1 per 3 s)
+
+export class Store extends EventTarget {
+  constructor(conn) {
+    super();
+    this.conn = conn;
+    this.me = null;
+    this.rooms = new Map(); // id → room
+    this.users = new Map(); // id → {id, username, name}
+    this.presence = new Map(); // user id → {status, last_seen}
+    this.currentId = null;
+    this.listLoaded = false;
+    this.isReading = () => false; // set by the view: is this room on screen, at the bottom?
+    this.localOrder = 0;
+    this.refreshTimer = null;
+    this.typingSent = new Map(); // room id → when we last sent typing
+    conn.addEventListener("ready", (e) => this._onReady(e.detail));
+    conn.addEventListener("event", (e) => this._onEvent(e.detail));
+    conn.addEventListener("state", (e) => {
+      if (e.detail.state !== "open") this._clearTyping();
+      this.changed();
+    });
+  }
+
+  changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+
+  notify(message, kind = "info") {
+    this.dispatchEvent(new CustomEvent("notice", { detail: { message, kind } }));
+  }
+
+  // --- connection ready -------------------------------------------------------
+
+  async _onReady({ hello, reconnected }) {
+    this.me = hello.user;
+    this.users.set(hello.user.id, hello.user);
+    await this.refreshRooms();
+    const room = this.current;
+    if (room) {
+      if (!room.timeline) this.loadLatest(room);
+      this._queryMembersPresence(room);
+      this.markRead(room);
+    }
+    this.flushOutbox();
+    if (reconnected) this.changed();
+  }
+
+  // --- rooms ------------------------------------------------------------------
+
+  get current() {
+    return this.currentId === null ? null : this.rooms.get(this.currentId) || null;
+  }
+
+  _newRoom(id, fields = {}) {
+    return {
+      id, name: "", kind: "group", read_seq: 0, last_seq: 0, unread: 0, last_message: null,
+      activity: 0, members: null, timeline: null, bySeq: null, oldestSeq: null,
+      hasOlder: true, loadingOlder: false, typing: new Map(), version: 0,
+      divider: null, ...fields,
+    };
+  }
+
+  async refreshRooms() {
+    let reply;
+    try {
+      reply = await this.conn.request("rooms.list");
+    } catch (err) {
+      if (!(err instanceof ConnectionLost)) this.notify(`Could not load rooms: ${err.message}`, "error");
+      return;
+    }
+    const seen = new Set();
+    for (const r of reply.rooms) {
+      seen.add(r.id);
+      let room = this.rooms.get(r.id);
+      if (!room) {
+        room = this._newRoom(r.id);
+        this.rooms.set(r.id, room);
+      }
+      room.name = r.name;
+      room.kind = r.kind;
+      room.read_seq = Math.max(room.read_seq, r.read_seq);
+      // A snapshot older than what live events already told us is ignored.
+      if (r.last_seq >= room.last_seq) {
+        room.last_seq = r.last_seq;
+        room.unread = this.isReading(room.id) ? 0 : r.unread;
+        room.last_message = r.last_message;
+        if (r.last_message) room.activity = Math.max(room.activity, r.last_message.ts);
+      }
+      room.version++;
+    }
+    for (const id of [...this.rooms.keys()]) {
+      if (!seen.has(id)) this._dropRoom(id);
+    }
+    this.listLoaded = true;
+    this.changed();
+    // Direct conversations are named after the other person: fetch members.
+    const direct = [...this.rooms.values()].filter((r) => r.kind === "direct" && !r.members);
+    await Promise.all(direct.map((r) => this.fetchMembers(r)));
+    const partners = [...this.rooms.values()].map((r) => this.partner(r)).filter(Boolean);
+    this.queryPresence(partners.map((u) => u.id));
+  }
+
+  _scheduleRefresh() {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refreshRooms();
+    }, 400);
+  }
+
+  _dropRoom(id) {
+    const room = this.rooms.get(id);
+    if (!room) return;
+    for (const t of room.typing.values()) clearTimeout(t.timer);
+    this.rooms.delete(id);
+    if (this.currentId === id) {
+      this.currentId = null;
+      this.dispatchEvent(new CustomEvent("closed-room", { detail: { room } }));
+    }
+  }
+
+  async fetchMembers(room) {
+    try {
+      const reply = await this.conn.request("rooms.members", { room: room.id });
+      room.members = new Map(reply.members.map((u) => [u.id, u]));
+      for (const u of reply.members) this.users.set(u.id, u);
+      room.version++;
+      this.changed();
+    } catch (err) {
+      if (err instanceof RequestError && err.code === "forbidden") this._scheduleRefresh();
+    }
+  }
+
+  /** The other person of a direct conversation. */
+  partner(room) {
+    if (room.kind !== "direct" || !room.members || !this.me) return null;
+    for (const u of room.members.values()) if (u.id !== this.me.id) return u;
+    return null;
+  }
+
+  displayName(room) {
+    if (room.kind === "direct") {
+      const p = this.partner(room);
+      return p ? p.name || p.username : "Direct message";
+    }
+    return room.name || `Room ${room.id}`;
+  }
+
+  sortedRooms() {
+    return [...this.rooms.values()].sort((a, b) => b.activity - a.activity || b.id - a.id);
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const r of this.rooms.values()) n += r.unread;
+    return n;
+  }
+
+  openRoom(id) {
+    const room = this.rooms.get(id);
+    if (!room) return;
+    this.currentId = id;
+    // The "new messages" line sits where the reader left off, until they leave.
+    room.divider = room.unread > 0 ? room.read_seq : null;
+    if (!room.timeline) this.loadLatest(room);
+    if (!room.members) this.fetchMembers(room).then(() => this._queryMembersPresence(room));
+    else this._queryMembersPresence(room);
+    this.changed();
+  }
+
+  closeRoom() {
+    this.currentId = null;
+    this.changed();
+  }
+
+  _queryMembersPresence(room) {
+    if (!room.members) return;
+    this.queryPresence([...room.members.keys()]);
+  }
+
+  async queryPresence(ids) {
+    const users = [...new Set(ids)].filter((id) => !this.me || id !== this.me.id);
+    for (let i = 0; i < users.length; i += 200) {
+      try {
+        const reply = await this.conn.request("presence.query", { users: users.slice(i, i + 200) });
+        for (const p of reply.users) this.presence.set(p.user, { status: p.status, last_seen: p.last_seen });
+      } catch {
+        return;
+      }
+    }
+    this.changed();
+  }
+
+  statusOf(userId) {
+    if (this.me && userId === this.me.id) return "online";
+    const p = this.presence.get(userId);
+    return p ? p.status : "offline";
+  }
+
+  // --- timeline -------------------------------------------------------------
+
+  async loadLatest(room) {
+    if (room.loadingOlder) return;
+    room.loadingOlder = true;
+    try {
+      const reply = await this.conn.request("history", { stream: `room:${room.id}`, limit: PAGE });
+      if (!room.timeline) {
+        room.timeline = new Map();
+        room.bySeq = new Map();
+      }
+      for (const ev of reply.events) this._addToTimeline(room, ev);
+      room.hasOlder = reply.events.length === PAGE && reply.events[0].seq > 1;
+      room.oldestSeq = reply.events.length ? reply.events[0].seq : room.oldestSeq;
+    } catch (err) {
+      if (!(err instanceof ConnectionLost)) this.notify(`Could not load messages: ${err.message}`, "error");
+    } finally {
+      room.loadingOlder = false;
+      room.version++;
+      this.changed();
+    }
+  }
+
+  async loadOlder(room) {
+    if (!room.timeline || !room.hasOlder || room.loadingOlder || !room.oldestSeq) return false;
+    room.loadingOlder = true;
+    this.changed();
+    try {
+      const reply = await this.conn.request("history", {
+        stream: `room:${room.id}`, before: room.oldestSeq, limit: PAGE,
+      });
+      for (const ev of reply.events) this._addToTimeline(room, ev);
+      if (reply.events.length) room.oldestSeq = reply.events[0].seq;
+      room.hasOlder = reply.events.length === PAGE && reply.events[0].seq > 1;
+      return reply.events.length > 0;
+    } catch {
+      return false;
+    } finally {
+      room.loadingOlder = false;
+      room.version++;
+      this.changed();
+    }
+  }
+
+  _addToTimeline(room, ev) {
+    if (!room.timeline || room.bySeq.has(ev.seq)) return;
+    if (room.oldestSeq === null || ev.seq < room.oldestSeq) room.oldestSeq = ev.seq;
+    const data = ev.data || {};
+    if (ev.type === "message.created") {
+      if (data.author) this.users.set(data.author.id, data.author);
+      const mine = this.me && data.author && data.author.id === this.me.id && data.client_id;
+      const key = mine ? `c:${data.client_id}` : `s:${ev.seq}`;
+      const existing = room.timeline.get(key);
+      if (existing) {
+        // Our own message, shown since we sent it: the event confirms it.
+        Object.assign(existing, { seq: ev.seq, id: data.id, ts: data.ts, status: "sent", error: null });
+        existing.version++;
+      } else {
+        room.timeline.set(key, {
+          key, kind: "message", seq: ev.seq, id: data.id, author: data.author,
+          body: data.body, ts: data.ts, client_id: data.client_id, status: "sent", version: 0,
+        });
+      }
+      room.bySeq.set(ev.seq, key);
+      return;
+    }
+    if (!["room.created", "member.joined", "member.left"].includes(ev.type)) return;
+    const key = `s:${ev.seq}`;
+    room.timeline.set(key, { key, kind: "system", seq: ev.seq, type: ev.type, data, version: 0,
+      ts: data.ts || null });
+    room.bySeq.set(ev.seq, key);
+  }
+
+  /** Timeline items in display order: by seq, then unsent messages in send order. */
+  timelineOf(room) {
+    if (!room.timeline) return [];
+    const items = [...room.timeline.values()];
+    return items.sort((a, b) => {
+      if (a.seq && b.seq) return a.seq - b.seq;
+      if (a.seq) return -1;
+      if (b.seq) return 1;
+      return a.order - b.order;
+    });
+  }
+
+  // --- events -----------------------------------------------------------------
+
+  _onEvent(frame) {
+    const { stream, type, data } = frame;
+    if (stream === "presence") {
+      this.presence.set(data.user, { status: data.status, last_seen: data.last_seen });
+      this.changed();
+      return;
+    }
+    if (this.me && stream === `user:${this.me.id}`) {
+      this._onUserEvent(type, data, frame);
+      this.changed();
+      return;
+    }
+    if (!stream.startsWith("room:")) return;
+    const room = this.rooms.get(Number(stream.slice(5)));
+    if (!room) {
+      this._scheduleRefresh(); // a room we have not listed yet
+      return;
+    }
+    if (type === "typing") {
+      this._onTyping(room, data);
+      this.changed();
+      return;
+    }
+    if (frame.seq === undefined || frame.seq === null) return;
+    this._addToTimeline(room, frame);
+    if (type === "room.created" && data.room && data.room.members) {
+      room.members = new Map(data.room.members.map((u) => [u.id, u]));
+      if (data.room.name) room.name = data.room.name;
+    } else if (type === "member.joined" && room.members) {
+      room.members.set(data.user.id, data.user);
+      this.users.set(data.user.id, data.user);
+      this.queryPresence([data.user.id]);
+    } else if (type === "member.left" && room.members) {
+      room.members.delete(data.user.id);
+    }
+    if (frame.seq > room.last_seq) {
+      room.last_seq = frame.seq;
+      if (type === "message.created") {
+        room.last_message = data;
+        room.activity = Math.max(room.activity, data.ts);
+        this._stopTyping(room, data.author.id);
+        const mine = this.me && data.author.id === this.me.id;
+        if (!mine && !this.isReading(room.id)) room.unread += 1;
+      }
+    }
+    room.version++;
+    if (this.isReading(room.id)) this.markRead(room);
+    this.changed();
+  }
+
+  _onUserEvent(type, data) {
+    if (type === "room.added") {
+      const id = data.room.id;
+      if (!this.rooms.has(id)) {
+        const room = this._newRoom(id, { name: data.room.name, kind: data.room.kind,
+          activity: Date.now(), last_seq: data.seq - 1 });
+        this.rooms.set(id, room);
+        this.fetchMembers(room).then(() => {
+          const p = this.partner(room);
+          if (p) this.queryPresence([p.id]);
+        });
+      }
+    } else if (type === "room.removed") {
+      this._dropRoom(data.room.id);
+    } else if (type === "read.updated") {
+      const room = this.rooms.get(data.room);
+      if (room && data.seq > room.read_seq) {
+        room.read_seq = data.seq;
+        this._recountUnread(room);
+        room.version++;
+      }
+    }
+  }
+
+  _recountUnread(room) {
+    if (room.read_seq >= room.last_seq) {
+      room.unread = 0;
+    } else if (room.timeline && room.oldestSeq !== null && room.oldestSeq <= room.read_seq + 1) {
+      room.unread = this.timelineOf(room).filter((i) => i.kind === "message" && i.seq
+        && i.seq > room.read_seq && i.author.id !== this.me.id).length;
+    } else {
+      this._scheduleRefresh();
+    }
+  }
+
+  // --- reading ----------------------------------------------------------------
+
+  markRead(room) {
+    const head = this.conn.lastSeq.get(`room:${room.id}`) || room.last_seq;
+    if (room.unread) {
+      room.unread = 0;
+      room.version++;
+      this.changed();
+    }
+    if (head <= room.read_seq || room.readInFlight >= head || !this.conn.ready) return;
+    room.readInFlight = head;
+    this.conn.request("read", { room: room.id, seq: head }).then((reply) => {
+      room.read_seq = Math.max(room.read_seq, reply.seq);
+    }, () => {}).finally(() => {
+      room.readInFlight = 0;
+    });
+  }
+
+  // --- typing -----------------------------------------------------------------
+
+  _onTyping(room, data) {
+    if (data.thread || !data.user || (this.me && data.user.id === this.me.id)) return;
+    const old = room.typing.get(data.user.id);
+    if (old) clearTimeout(old.timer);
+    if (!data.active) {
+      room.typing.delete(data.user.id);
+      return;
+    }
+    const timer = setTimeout(() => {
+      room.typing.delete(data.user.id);
+      this.changed();
+    }, data.expires_in_ms || 6000);
+    room.typing.set(data.user.id, { user: data.user, timer });
+  }
+
+  _stopTyping(room, userId) {
+    const t = room.typing.get(userId);
+    if (t) {
+      clearTimeout(t.timer);
+      room.typing.delete(userId);
+    }
+  }
+
+  _clearTyping() {
+    for (const room of this.rooms.values()) {
+      for (const t of room.typing.values()) clearTimeout(t.timer);
+      room.typing.clear();
+    }
+  }
+
+  /** Called on every keystroke in the composer. */
+  typing(room, hasText) {
+    if (!this.conn.ready) return;
+    const last = this.typingSent.get(room.id) || 0;
+    if (hasText) {
+      if (Date.now() - last < TYPING_EVERY_MS) return;
+      this.typingSent.set(room.id, Date.now());
+      this.conn.request("typing", { room: room.id }).catch(() => {});
+    } else if (last) {
+      this.typingSent.delete(room.id);
+      this.conn.request("typing", { room: room.id, active: false }).catch(() => {});
+    }
+  }
+
+  // --- sending ----------------------------------------------------------------
+
+  send(room, body) {
+    const clientId = newClientId();
+    const key = `c:${clientId}`;
+    const item = {
+      key, kind: "message", seq: null, id: null, author: this.me, body, ts: Date.now(),
+      client_id: clientId, status: "sending", error: null, version: 0, order: ++this.localOrder,
+      roomId: room.id,
+    };
+    if (!room.timeline) {
+      room.timeline = new Map();
+      room.bySeq = new Map();
+    }
+    room.timeline.set(key, item);
+    this.typingSent.delete(room.id); // the server ends our typing when the message lands
+    room.version++;
+    this.changed();
+    this._deliver(room, item);
+    return item;
+  }
+
+  async _deliver(room, item) {
+    if (!this.conn.ready) {
+      item.status = "queued"; // sent, same client_id, when the socket is back
+      item.version++;
+      room.version++;
+      this.changed();
+      return;
+    }
+    item.status = "sending";
+    item.error = null;
+    item.version++;
+    this.changed();
+    try {
+      const ack = await this.conn.request("message.send",
+        { room: room.id, body: item.body, client_id: item.client_id }, { timeout: 20000 });
+      if (item.status !== "sent") {
+        Object.assign(item, { seq: ack.seq, id: ack.id, ts: ack.ts, status: "sent" });
+        room.bySeq.set(ack.seq, item.key);
+      }
+      if (ack.seq > room.last_seq) {
+        room.last_seq = ack.seq;
+        room.last_message = { id: ack.id, room: room.id, author: this.me, body: item.body,
+          client_id: item.client_id, ts: ack.ts };
+      }
+      room.activity = Math.max(room.activity, ack.ts);
+    } catch (err) {
+      if (item.status === "sent") return; // the event confirmed it meanwhile
+      if (err instanceof ConnectionLost) {
+        item.status = "queued"; // sent again, same client_id, when the socket is back
+      } else {
+        item.status = "failed";
+        item.error = err.message || String(err);
+      }
+    } finally {
+      item.version++;
+      room.version++;
+      this.changed();
+    }
+  }
+
+  flushOutbox() {
+    for (const room of this.rooms.values()) {
+      if (!room.timeline) continue;
+      for (const item of this.timelineOf(room)) {
+        if (item.kind === "message" && item.status === "queued") this._deliver(room, item);
+      }
+    }
+  }
+
+  retry(room, key) {
+    const item = room.timeline && room.timeline.get(key);
+    if (item && item.status === "failed") this._deliver(room, item);
+  }
+
+  discard(room, key) {
+    const item = room.timeline && room.timeline.get(key);
+    if (item && item.status !== "sent") {
+      room.timeline.delete(key);
+      room.version++;
+      this.changed();
+    }
+  }
+
+  unsentCount() {
+    let n = 0;
+    for (const room of this.rooms.values()) {
+      if (!room.timeline) continue;
+      for (const item of room.timeline.values()) if (item.kind === "message" && item.status !== "sent") n++;
+    }
+    return n;
+  }
+
+  // --- room management --------------------------------------------------------
+
+  async createRoom(kind, name, usernames) {
+    const reply = await this.conn.request("rooms.create", { kind, name, members: usernames });
+    const r = reply.room;
+    let room = this.rooms.get(r.id);
+    if (!room) {
+      room = this._newRoom(r.id, { activity: Date.now() });
+      this.rooms.set(r.id, room);
+    }
+    Object.assign(room, { name: r.name, kind: r.kind });
+    room.members = new Map(r.members.map((u) => [u.id, u]));
+    for (const u of r.members) this.users.set(u.id, u);
+    room.version++;
+    this.changed();
+    return room;
+  }
+
+  invite(room, usernames) {
+    return this.conn.request("rooms.invite", { room: room.id, users: usernames });
+  }
+
+  async leave(room) {
+    await this.conn.request("rooms.leave", { room: room.id });
+    this._dropRoom(room.id);
+    this.changed();
+  }
+
+  async search(query) {
+    const reply = await this.conn.request("employees.search", { query, limit: 20 });
+    for (const e of reply.employees) this.users.set(e.id, { id: e.id, username: e.username, name: e.name });
+    return reply.employees;
+  }
+}
+
+function newClientId() {
+  // crypto.getRandomValues works outside secure contexts too (randomUUID does not).
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "w-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
