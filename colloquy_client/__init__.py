@@ -76,6 +76,8 @@ class Client:
         self._pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
+        self._reconnecting = False
         self._closed_by_us = False
         self._ready = asyncio.Event()
 
@@ -88,7 +90,9 @@ class Client:
     async def connect(self) -> dict[str, Any]:
         """Open the socket and wait for hello; returns the hello frame."""
         await self._open()
-        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read_loop())
+        self._pinger = loop.create_task(self._ping_loop())
         await self._ready.wait()
         assert self.hello is not None
         return self.hello
@@ -109,16 +113,26 @@ class Client:
             max_size=self.max_size, open_timeout=10, ping_interval=20,
         )
         self.hello = self._decode(await self._ws.recv())
-        # Where each stream stood when the socket opened: the resume point for
-        # streams on which no event has arrived yet.
-        for stream, seq in self.hello.get("streams", {}).items():
-            self.last_seq.setdefault(stream, seq)
+        if not self._ready.is_set():
+            # First connect: where each stream stood is the resume point for streams
+            # on which no event arrives before a disconnect. (On a reconnect, rooms
+            # joined meanwhile are caught up by the server from their room.added.)
+            for stream, seq in self.hello.get("streams", {}).items():
+                self.last_seq.setdefault(stream, seq)
+        else:
+            # Streams this socket can no longer read (rooms left while away) would
+            # make the whole resume forbidden.
+            readable = self.hello.get("streams", {})
+            for stream in [s for s in self.last_seq if s not in readable]:
+                del self.last_seq[stream]
         self._ready.set()
 
     async def close(self) -> None:
         self._closed_by_us = True
         if self._ws is not None:
             await self._ws.close()
+        if self._pinger is not None:
+            self._pinger.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,6 +201,16 @@ class Client:
             out.append(self.events.get_nowait())
         return out
 
+    async def _ping_loop(self) -> None:
+        """The server closes a socket that says nothing for 3 heartbeats (4008)."""
+        while True:
+            await asyncio.sleep((self.hello or {}).get("heartbeat_s", 25))
+            ws = self._ws
+            if ws is None or self._reconnecting:
+                continue  # after a reconnect, resume must be the first request
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(self._encode({"op": "ping", "ref": "heartbeat"}))
+
     # --- reading ---------------------------------------------------------------
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
@@ -232,6 +256,13 @@ class Client:
             await self._reconnect()
 
     async def _reconnect(self) -> None:
+        self._reconnecting = True
+        try:
+            await self._reopen_and_resume()
+        finally:
+            self._reconnecting = False
+
+    async def _reopen_and_resume(self) -> None:
         delay = 0.05
         while True:
             # Jitter spreads a thousand clients reconnecting after a restart.

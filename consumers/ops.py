@@ -17,7 +17,7 @@ from core.selectors import search_employees
 from presence import actions as presence_actions
 from realtime import streams
 from realtime.db import run_db
-from realtime.journal import valid_stream
+from realtime.journal import frame_type, valid_stream
 from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
 from rooms import actions, selectors
 
@@ -62,13 +62,14 @@ async def rooms_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any
 
 
 async def rooms_create(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
-    room = await actions.create_room(
+    room, follow_from = await actions.create_room(
         sock, field(req, "name", str, required=False, default=""),
         field(req, "kind", str, required=False, default="group"),
         _usernames(req, "members"),
     )
-    # Usable by the next frame, before room.added comes back through the bus.
-    sock.room_added(room["id"], 1)
+    if follow_from is not None:
+        # Usable by the next frame, before room.added comes back through the bus.
+        sock.room_added(room["id"], follow_from)
     return {"room": room}
 
 
@@ -127,10 +128,25 @@ async def resume(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
         positions[stream] = last
     for stream in positions:
         _readable(sock, stream)
+    # Rooms joined while the client was away: their room.added, replayed from the
+    # user stream, says from which seq the client now has to hear them.
+    joined: dict[str, int] = {}
+
+    def note_joins(frame: str) -> None:
+        if frame_type(frame) == "room.added":
+            data = json.loads(frame)["data"]
+            joined[f"room:{data['room']['id']}"] = int(data["seq"]) - 1
+
     more: dict[str, int] = {}
-    for stream, last in positions.items():
-        if await sock.replay(stream, last, settings.RESUME_MAX_EVENTS):
+    for stream in sorted(positions, key=lambda s: not s.startswith("user:")):
+        note = note_joins if stream.startswith("user:") else None
+        if await sock.replay(stream, positions[stream], settings.RESUME_MAX_EVENTS, note):
             more[stream] = sock.sent[stream]
+    for stream, after in joined.items():
+        if stream not in positions and sock.can_read(stream):
+            positions[stream] = after
+            if await sock.replay(stream, after, settings.RESUME_MAX_EVENTS):
+                more[stream] = sock.sent[stream]
     sock.release_held()
     return {"streams": {s: sock.sent.get(s, positions[s]) for s in positions}, "more": more}
 
@@ -172,7 +188,7 @@ async def typing(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
 
 
 async def employees_search(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
-    """The directory, for picking colleagues; guests see only their rooms' members."""
+    """The directory, for picking colleagues; guests may not browse it."""
     query = field(req, "query", str, required=False, default="")
     limit = field(req, "limit", int, required=False, default=20)
     if len(query) > 100 or not 1 <= limit <= 50:

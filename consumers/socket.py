@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -79,6 +80,7 @@ class ColloquySocket:
         self.send = send
         self.principal: Principal = scope["principal"]
         self.user_id = self.principal.id
+        self.token_id = self.principal.token_id
         self.connection_id = uuid.uuid4().hex[:16]
         self.state = State.CONNECTING
         self.codec: Codec | None = None
@@ -91,7 +93,7 @@ class ColloquySocket:
         self.out: deque[str | bytes] = deque()
         self.wake = asyncio.Event()
         self.gate: WriteGate | None = None
-        self.close_code = int(CloseCode.GOING_AWAY)
+        self.close_code = 1000  # set by close_soon before the writer sends it
         self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
         self.last_heard = time.monotonic()
         self.last_active = self.last_heard  # last request other than ping (presence: away)
@@ -191,7 +193,7 @@ class ColloquySocket:
         log.info("closing socket %s of user %s: %s (%s)", self.connection_id, self.user_id,
                  code, reason)
         self.state = State.CLOSING
-        self.close_code = code
+        self.close_code = int(code)  # daphne's WebSocket layer rejects int subclasses
         self.out.clear()
         if self.gate is not None:
             self.gate.resumeProducing()
@@ -308,10 +310,12 @@ class ColloquySocket:
             return int(ident) == self.user_id
         return kind == "room" and int(ident) in self.rooms
 
-    async def replay(self, stream: str, after: int, max_events: int) -> bool:
+    async def replay(self, stream: str, after: int, max_events: int,
+                     seen: Callable[[str], None] | None = None) -> bool:
         """Write the stream's events after `after` (then what arrived meanwhile).
 
-        Returns True when `max_events` were written and more may follow.
+        `seen` is called with each replayed frame. Returns True when `max_events`
+        were written and more may follow.
         """
         async with self.replay_lock:
             self.paused.setdefault(stream, [])
@@ -323,6 +327,8 @@ class ColloquySocket:
                     page = await streams.read(stream, after=self.sent[stream], limit=want)
                     for seq, frame in page:
                         self._emit(stream, seq, self.encode_frame(frame))
+                        if seen is not None:
+                            seen(frame)
                     written += len(page)
                     if len(page) < want:
                         return False

@@ -53,6 +53,17 @@ def revoke_tokens(user: Employee) -> int:
     )
 
 
+def revoke_token(token: ApiToken) -> None:
+    """Revoke one token and close, on every process, the sockets opened with it."""
+    from realtime.events import announce
+
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    announce("close_token", user=token.user_id, token=token.pk,
+             code=int(CloseCode.UNAUTHORIZED), reason="token revoked")
+
+
 def deactivate_employee(user: Employee) -> None:
     """Cut an employee off at once: no log-in, no token, no live socket anywhere."""
     from realtime.events import announce

@@ -24,10 +24,17 @@ class EmployeeAdmin(UserAdmin):
     actions = (deactivate,)
 
 
+@admin.action(description="Revoke: refuse it and close the sockets opened with it")
+def revoke(modeladmin: Any, request: Any, queryset: Any) -> None:
+    for token in queryset:
+        actions.revoke_token(token)
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("prefix", "user", "label", "created_at", "revoked_at")
     readonly_fields = ("digest", "prefix")
+    actions = (revoke,)
 
 
 @admin.register(Ticket)

@@ -53,6 +53,7 @@ class Socket(Protocol):
     """What the hub needs from a connection (consumers.socket.ColloquySocket)."""
 
     user_id: int
+    token_id: int | None  # the API token the socket authenticated with, if any
     binary: bool
 
     def push(self, stream: str, seq: int | None, payload: str | bytes) -> None: ...
@@ -191,9 +192,13 @@ class Hub:
 
     def control(self, message: dict[str, Any]) -> None:
         """Called by the bus for account changes announced by any process."""
-        if message.get("kind") == "close_user":
-            for sock in tuple(self.users.get(int(message["user"]), ())):
-                sock.close_soon(int(message["code"]), str(message.get("reason", "")))
+        kind = message.get("kind")
+        if kind not in ("close_user", "close_token"):
+            return
+        for sock in tuple(self.users.get(int(message["user"]), ())):
+            if kind == "close_token" and sock.token_id != message.get("token"):
+                continue
+            sock.close_soon(int(message["code"]), str(message.get("reason", "")))
 
     def resync_all(self) -> None:
         """The bus reconnected: frames may have been missed; each socket catches up."""

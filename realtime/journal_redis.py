@@ -84,9 +84,10 @@ class RedisJournal:
         """Redis lost its data (restart without persistence): no seq may be reused.
 
         The append script refuses to run while P:epoch is missing; here every
-        stream's counter is raised to the highest seq the database holds, then the
-        epoch is set again. Acked entries not yet persisted are gone with Redis's
-        data; docs/operations.md says how to configure Redis so that cannot happen.
+        stream's counter is raised JOURNAL_RESEED_GAP above the highest seq the
+        database holds (lost events may have been seen), then the epoch is set
+        again. Acked entries not yet persisted are gone with Redis's data;
+        docs/operations.md says how to configure Redis so that cannot happen.
         """
         if self._reseeding is None:
             self._reseeding = asyncio.Lock()
@@ -100,7 +101,7 @@ class RedisJournal:
                         len(tops))
             args: list[object] = [settings.REDIS_PREFIX]
             for stream, top in tops:
-                args += [stream, top]
+                args += [stream, top + settings.JOURNAL_RESEED_GAP]
             await self._reseed(keys=[key("epoch")], args=args)
 
     async def append(

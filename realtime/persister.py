@@ -126,7 +126,7 @@ class RedisPersister:
             if claimed:
                 log.info("claimed %d entries from a stalled persister", len(claimed))
                 return claimed
-        # Our own pending entries first (after a reconnect), then new ones.
+        # New entries; our own unacknowledged ones come back through the claim above.
         reply = self.redis.xreadgroup(
             self.group, self.name, {self.stream: ">"}, count=settings.PERSIST_BATCH, block=1000
         )

@@ -31,15 +31,19 @@ class ErrorCode(enum.StrEnum):
 
 
 class CloseCode(enum.IntEnum):
-    """WebSocket close codes the server uses, and what the client should do."""
+    """Close codes the application sends, and what the client should do.
 
-    GOING_AWAY = 1001  # server shutting down: reconnect elsewhere, resume
-    FRAME_TOO_LARGE = 1009  # a frame over MAX_FRAME_BYTES: fix the client
-    INTERNAL = 1011  # server bug: reconnect with backoff, resume
-    UNAUTHORIZED = 4001  # credentials no longer valid (token revoked): log in again
+    All are in the 4000-4999 range: the WebSocket layer under daphne lets an
+    application send only 1000 and 3000-4999. Codes such as 1006 (no close
+    frame: a process died or the network dropped) and 1011 (the server's own
+    error) come from the transport; treat them as "reconnect and resume".
+    """
+
+    UNAUTHORIZED = 4001  # the token was revoked: get new credentials
     DEACTIVATED = 4003  # the employee was deactivated: do not reconnect
     HEARTBEAT_TIMEOUT = 4008  # nothing heard for 3 heartbeats: reconnect, resume
     SLOW_CONSUMER = 4009  # outbound queue overflowed: reconnect, resume
+    FRAME_TOO_LARGE = 4013  # a frame over MAX_FRAME_BYTES: fix the client, then reconnect
     FLOOD = 4029  # kept sending after rate_limited: back off, then reconnect
 
 

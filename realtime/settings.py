@@ -138,8 +138,8 @@ LOGGING = {
 
 # ---------------------------------------------------------------------------
 # Limits. Each is a setting because the right value depends on the deployment;
-# the comment says why the default is what it is. All are announced to clients
-# in the hello frame so desktop clients never have to guess.
+# the comment says why the default is what it is. The ones a client must
+# respect are announced in the hello frame's `limits`.
 # ---------------------------------------------------------------------------
 
 # Largest inbound frame. A chat op is well under 1 KiB; 64 KiB leaves room for
@@ -167,16 +167,21 @@ RESUME_MAX_EVENTS = _int("COLLOQUY_RESUME_MAX_EVENTS", 2000)
 # Events per stream kept in the journal's replay window after they are persisted.
 # Resume inside the window never touches the database.
 JOURNAL_WINDOW = _int("COLLOQUY_JOURNAL_WINDOW", 1000)
+# After Redis loses its data, each stream's seq restarts this far above the
+# highest seq in the database: acked events that were lost with Redis may have
+# been seen by clients, and their seqs must never be reused. It must exceed the
+# most events one stream can have waiting for the persister.
+JOURNAL_RESEED_GAP = _int("COLLOQUY_JOURNAL_RESEED_GAP", 100000)
 # How long a client_id is remembered for idempotent retries. Clients retry for
 # minutes at most; a day covers a laptop that slept through the ack.
 DEDUPE_TTL_SECONDS = _int("COLLOQUY_DEDUPE_TTL_SECONDS", 86400)
 # Longest client_id accepted (it is a key in Redis and Postgres).
-MAX_CLIENT_ID_CHARS = _int("COLLOQUY_MAX_CLIENT_ID_CHARS", 64)
+MAX_CLIENT_ID_CHARS = _int("COLLOQUY_MAX_CLIENT_ID_CHARS", 64)  # at most 64: column size
 # Members in one room create/invite call, and members of a room. Rooms of
 # thousands are expected (company-wide announcements).
 MAX_ROOM_MEMBERS = _int("COLLOQUY_MAX_ROOM_MEMBERS", 20000)
 MAX_INVITE_BATCH = _int("COLLOQUY_MAX_INVITE_BATCH", 500)
-MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)
+MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)  # at most 200: column size
 # Seconds a one-time socket ticket is valid: long enough for a page to open a
 # socket, short enough that a leaked URL is useless.
 TICKET_TTL_SECONDS = _int("COLLOQUY_TICKET_TTL_SECONDS", 30)

@@ -69,9 +69,15 @@ async def send_message(actor: Actor, room_id: int, body: str, client_id: str) ->
     data = {"id": mid, "room": room_id, "author": actor.principal.public(), "body": body,
             "client_id": client_id, "ts": ts}
     appended = await send_event(
-        f"room:{room_id}", "message.created", data, meta={"id": mid, "ts": ts},
-        idem=(actor.principal.id, client_id),
+        f"room:{room_id}", "message.created", data,
+        meta={"id": mid, "ts": ts, "room": room_id}, idem=(actor.principal.id, client_id),
     )
+    if not appended.created and appended.meta.get("room", room_id) != room_id:
+        # A client_id names one message of its author; reusing it elsewhere is a bug.
+        raise ProtocolError(
+            ErrorCode.CONFLICT,
+            f"client_id {client_id!r} was already used for a message in another room",
+        )
     return {"id": appended.meta["id"], "seq": appended.seq, "ts": appended.meta["ts"],
             "duplicate": not appended.created}
 
@@ -90,7 +96,9 @@ def _resolve(usernames: list[str]) -> list[Any]:
 
 
 def _create_room_db(creator_id: int, name: str, kind: str,
-                    usernames: list[str]) -> tuple[dict[str, Any], bool]:
+                    usernames: list[str]) -> tuple[dict[str, Any], str]:
+    """The room and what happened: "created", "rejoined" (a direct room one had
+    left) or "existing"."""
     users = _resolve(usernames)
     member_ids = sorted({creator_id, *(u.pk for u in users)})
     if kind == Room.Kind.DIRECT:
@@ -99,7 +107,8 @@ def _create_room_db(creator_id: int, name: str, kind: str,
         key = f"{member_ids[0]}:{member_ids[1]}"
         existing = Room.objects.filter(direct_key=key).first()
         if existing is not None:
-            return selectors.room_summary(existing.pk), False
+            _, joined = Membership.objects.get_or_create(room=existing, user_id=creator_id)
+            return selectors.room_summary(existing.pk), "rejoined" if joined else "existing"
         try:
             with transaction.atomic():
                 room = Room.objects.create(kind=kind, direct_key=key, created_by_id=creator_id)
@@ -107,18 +116,20 @@ def _create_room_db(creator_id: int, name: str, kind: str,
                     [Membership(room=room, user_id=uid) for uid in member_ids]
                 )
         except IntegrityError:  # the other side created it at the same moment
-            return selectors.room_summary(Room.objects.get(direct_key=key).pk), False
+            return selectors.room_summary(Room.objects.get(direct_key=key).pk), "existing"
     else:
         with transaction.atomic():
             room = Room.objects.create(name=name, kind=kind, created_by_id=creator_id)
             Membership.objects.bulk_create(
                 [Membership(room=room, user_id=uid) for uid in member_ids]
             )
-    return selectors.room_summary(room.pk), True
+    return selectors.room_summary(room.pk), "created"
 
 
 async def create_room(actor: Actor, name: str, kind: str,
-                      usernames: list[str]) -> dict[str, Any]:
+                      usernames: list[str]) -> tuple[dict[str, Any], int | None]:
+    """The room, and the seq from which the actor's socket should follow it (None:
+    it already does)."""
     _require_not_guest(actor, "create rooms")
     if kind not in Room.Kind.values:
         raise bad_request(f"field 'kind' must be 'group' or 'direct', got {kind!r}")
@@ -130,14 +141,20 @@ async def create_room(actor: Actor, name: str, kind: str,
     if len(usernames) > settings.MAX_INVITE_BATCH:
         raise ProtocolError(ErrorCode.TOO_LARGE,
                             f"at most {settings.MAX_INVITE_BATCH} members per call")
-    room, created = await run_db(_create_room_db, actor.principal.id, name.strip(), kind,
+    room, outcome = await run_db(_create_room_db, actor.principal.id, name.strip(), kind,
                                  usernames)
-    if created:
-        stream = f"room:{room['id']}"
-        first = await send_event(stream, "room.created",
-                                 {"room": room, "by": actor.principal.public()})
+    stream = f"room:{room['id']}"
+    me = actor.principal.public()
+    if outcome == "created":
+        first = await send_event(stream, "room.created", {"room": room, "by": me})
         await _tell_members_added(room, [m["id"] for m in room["members"]], first.seq)
-    return room
+        return room, first.seq
+    if outcome == "rejoined":
+        joined = await send_event(stream, "member.joined",
+                                  {"room": room["id"], "user": me, "by": me})
+        await _tell_members_added(room, [me["id"]], joined.seq)
+        return room, joined.seq
+    return room, None
 
 
 async def _tell_members_added(room: dict[str, Any], user_ids: list[int], seq: int) -> None:
@@ -203,12 +220,17 @@ async def members(actor: Actor, room_id: int) -> dict[str, Any]:
 # --- read markers ------------------------------------------------------------
 
 
-def _mark_read_db(room_id: int, user_id: int, seq: int) -> int:
-    m = Membership.objects.get(room_id=room_id, user_id=user_id)
-    if seq > m.read_seq:
-        Membership.objects.filter(pk=m.pk, read_seq__lt=seq).update(read_seq=seq)
-        return seq
-    return m.read_seq
+def _mark_read_db(room_id: int, user_id: int, seq: int) -> tuple[int, bool]:
+    """(the marker now, whether it moved); markers only move forward."""
+    moved = Membership.objects.filter(
+        room_id=room_id, user_id=user_id, read_seq__lt=seq
+    ).update(read_seq=seq)
+    if moved:
+        return seq, True
+    m = Membership.objects.filter(room_id=room_id, user_id=user_id).first()
+    if m is None:
+        raise _forbidden(room_id)  # left meanwhile
+    return m.read_seq, False
 
 
 async def mark_read(actor: Actor, room_id: int, seq: int) -> dict[str, Any]:
@@ -218,8 +240,8 @@ async def mark_read(actor: Actor, room_id: int, seq: int) -> dict[str, Any]:
     head = (await (await runtime.get()).journal.heads([f"room:{room_id}"]))[f"room:{room_id}"]
     if seq < 0 or seq > head:
         raise bad_request(f"field 'seq' must be between 0 and the room's last seq {head}")
-    marker = await run_db(_mark_read_db, room_id, actor.principal.id, seq)
-    if marker == seq:
+    marker, moved = await run_db(_mark_read_db, room_id, actor.principal.id, seq)
+    if moved:
         # The user's other tabs and devices move their marker too.
         await send_event(f"user:{actor.principal.id}", "read.updated",
                          {"room": room_id, "seq": seq})

@@ -61,11 +61,10 @@ class Message(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="message_unique_seq"),
-            models.UniqueConstraint(
-                fields=["author", "client_id"], name="message_unique_client_id"
-            ),
         ]
-        indexes = [models.Index(fields=["room", "seq"])]
+        # Not unique: the journal dedupes a client_id for DEDUPE_TTL_SECONDS; after
+        # that a reused one is a new message, and must not be dropped here.
+        indexes = [models.Index(fields=["author", "client_id"])]
 
     def __str__(self) -> str:
         return f"message {self.pk} in room {self.room_id}"
