@@ -241,6 +241,10 @@ class FaultStack(Stack):
             out["persister"] = self.persister.pid
         return out
 
+    def persister_log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs
+                         if p.name.startswith("persister") and p.exists())
+
     def stop(self) -> None:
         import redis
 
@@ -285,6 +289,20 @@ def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
         return e.code, json.loads(body) if body else None
 
 
+def log_times(stack: Stack, needle: str) -> list[float]:
+    """Wall-clock times (epoch seconds) of the server and persister log lines containing needle."""
+    from datetime import datetime
+
+    out = []
+    for line in stack.log_text().splitlines():
+        if needle in line:
+            try:
+                out.append(datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+            except ValueError:
+                continue
+    return sorted(out)
+
+
 def vm_rss_kib(pid: int) -> int:
     """Resident set size of a process, from /proc/<pid>/status (VmRSS, in KiB)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -324,6 +342,7 @@ class Ack:
     author: str
     client_id: str
     duplicate: bool
+    acked_at: float = 0.0  # time.monotonic() when the ack arrived
 
 
 class Recorder(Client):
@@ -443,7 +462,7 @@ class Member:
                 reply = await self.client.request("message.send", room=room, body=body,
                                                   client_id=client_id, timeout=15)
                 return Ack(room, reply["seq"], reply["id"], self.username, client_id,
-                           reply["duplicate"])
+                           reply["duplicate"], time.monotonic())
             except (ConnectionLost, TimeoutError) as exc:
                 self.retried += 1
                 kind = "lost" if isinstance(exc, ConnectionLost) else "timeout"
@@ -569,10 +588,10 @@ class Chat:
                        every=0.25)
         return time.monotonic() - t0
 
-    def missing(self) -> dict[str, list[tuple[int, int]]]:
+    def missing(self, acks: list[Ack] | None = None) -> dict[str, list[tuple[int, int]]]:
         """username → [(room, seq)] of acked messages that member has not received."""
         out: dict[str, list[tuple[int, int]]] = {}
-        for ack in self.acks.values():
+        for ack in self.acks.values() if acks is None else acks:
             for name in self.rooms[ack.room]:
                 got = self.members[name].received.get(f"room:{ack.room}", {}).get(ack.seq)
                 if got != ack.id:
