@@ -1,0 +1,51 @@
+"""Revoking one API token closes the sockets opened with it, and only those."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from colloquy_client import Client
+from tests.stack import Stack
+
+
+async def test_revoked_token_closes_its_sockets_with_4001_on_every_process(stack: Stack) -> None:
+    user = stack.new_user()
+    token = stack.token(user)
+    on_a = await stack.client(user, server=0)
+    on_b = await stack.client(user, server=1)
+    _, other = stack.post("/api/auth/token", {"username": user, "password": "pw-test-only"})
+    survivor = Client(stack.ws_url(0), token=other["token"])
+    await survivor.connect()
+    stack.manage("revoke_token", token[:10])
+    assert await on_a.wait_closed(timeout=2.0) == 4001
+    assert await on_b.wait_closed(timeout=2.0) == 4001
+    assert (await survivor.request("ping"))["op"] == "ok"
+    with pytest.raises(InvalidStatus) as refused:
+        await Client(stack.ws_url(0), token=token).connect()
+    assert refused.value.response.status_code == 403
+    await survivor.close()
+
+
+async def test_client_id_reused_in_another_room_is_a_conflict(stack: Stack) -> None:
+    owner, other = stack.new_user(), stack.new_user()
+    client = await stack.client(owner)
+    first = (await client.request("rooms.create", name="One", members=[other]))["room"]
+    second = (await client.request("rooms.create", name="Two", members=[other]))["room"]
+    await client.request("message.send", room=first["id"], body="a", client_id="same")
+    await client.send_raw('{"op":"message.send","ref":"x","room":%d,"body":"b",'
+                          '"client_id":"same"}' % second["id"])
+    reply = await asyncio.wait_for(_reply(client, "x"), 5)
+    assert reply == {
+        "op": "error", "ref": "x", "code": "conflict",
+        "message": "client_id 'same' was already used for a message in another room",
+    }
+    await client.close()
+
+
+async def _reply(client: Client, ref: str) -> dict:
+    future = asyncio.get_running_loop().create_future()
+    client._pending[ref] = future
+    return await future
