@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from colloquy_client import Client
+from colloquy_client import Client, ColloquyError
 from tests.stack import Stack
 
 
@@ -35,17 +33,10 @@ async def test_client_id_reused_in_another_room_is_a_conflict(stack: Stack) -> N
     first = (await client.request("rooms.create", name="One", members=[other]))["room"]
     second = (await client.request("rooms.create", name="Two", members=[other]))["room"]
     await client.request("message.send", room=first["id"], body="a", client_id="same")
-    await client.send_raw('{"op":"message.send","ref":"x","room":%d,"body":"b",'
-                          '"client_id":"same"}' % second["id"])
-    reply = await asyncio.wait_for(_reply(client, "x"), 5)
-    assert reply == {
-        "op": "error", "ref": "x", "code": "conflict",
+    with pytest.raises(ColloquyError) as err:
+        await client.request("message.send", room=second["id"], body="b", client_id="same")
+    assert err.value.frame == {
+        "op": "error", "ref": 4, "code": "conflict",
         "message": "client_id 'same' was already used for a message in another room",
     }
     await client.close()
-
-
-async def _reply(client: Client, ref: str) -> dict:
-    future = asyncio.get_running_loop().create_future()
-    client._pending[ref] = future
-    return await future
