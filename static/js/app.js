@@ -28,7 +28,9 @@ window.colloquy = { conn, store };
 // --- static icons -----------------------------------------------------------------
 
 for (const el of document.querySelectorAll("[data-icon]")) {
-  el.replaceWith(icon(el.dataset.icon, Number(el.dataset.size) || 18));
+  const svg = icon(el.dataset.icon, Number(el.dataset.size) || 18);
+  if (el.className) el.replaceChildren(svg); // a styled holder keeps its box
+  else el.replaceWith(svg);
 }
 
 // --- rendering ----------------------------------------------------------------
@@ -391,12 +393,27 @@ function messageState(m) {
   if (m.status === "sending") return h("p", { class: "msg-state" }, "Sending…");
   if (m.status === "queued") return h("p", { class: "msg-state" }, "Waiting for connection…");
   const room = store.rooms.get(m.roomId);
+  // Worth retrying only when the refusal was about the moment, not the message.
+  const transient = ["rate_limited", "internal", "timeout"].includes(m.code);
   return h("p", { class: "msg-state failed", role: "alert" },
     h("span", null, `Not sent: ${m.error || "refused by the server"}`),
-    h("button", { type: "button", class: "link-button", onclick: () => room && store.retry(room, m.key) },
-      icon("retry", 14), "Retry"),
+    transient
+      ? h("button", { type: "button", class: "link-button", onclick: () => room && store.retry(room, m.key) },
+        icon("retry", 14), "Retry")
+      : h("button", { type: "button", class: "link-button", onclick: () => room && editFailed(room, m.key) },
+        "Edit"),
     h("button", { type: "button", class: "link-button", onclick: () => room && store.discard(room, m.key) },
       "Discard"));
+}
+
+function editFailed(room, key) {
+  const input = $("composer-input");
+  const text = store.edit(room, key);
+  if (!input.value.trim()) input.value = text;
+  else input.value = `${input.value}\n${text}`;
+  autosize(input);
+  renderComposer();
+  input.focus();
 }
 
 function systemText(item) {

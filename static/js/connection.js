@@ -55,6 +55,7 @@ class Bucket {
 /**
  * Events (EventTarget):
  *   "state"  detail {state, attempt, retryAt}  connecting | open | reconnecting | closed
+ *   "hello"  detail hello frame                 before resume (replayed events follow)
  *   "ready"  detail {hello, reconnected}        after hello + resume on every (re)connect
  *   "event"  detail frame                       a stream event, never a repeated seq
  *   "closed" detail {code, reason}              the server said not to come back (4003)
@@ -209,6 +210,7 @@ export class Connection extends EventTarget {
     for (const [stream, seq] of Object.entries(streams)) {
       if (!this.lastSeq.has(stream)) this.lastSeq.set(stream, seq);
     }
+    this.dispatchEvent(new CustomEvent("hello", { detail: hello }));
     // resume is the first request: missed events, then the held live ones.
     try {
       let wanted = Object.fromEntries(this.lastSeq);

@@ -66,7 +66,8 @@ export function createPicker({ store, multiple, exclude = new Set(), onChange = 
       });
       const detail = [e.title, e.department].filter(Boolean).join(" · ") || `@${e.username}`;
       return h("li", null, h("label", { class: "person" }, box,
-        h("span", { class: "avatar-wrap" }, avatar(e, "avatar-sm"), dot(store.statusOf(e.id))),
+        h("span", { class: "avatar-wrap" }, avatar(e, "avatar-sm"),
+          store.presence.has(e.id) ? dot(store.statusOf(e.id)) : null),
         h("span", { class: "person-text" },
           h("span", { class: "person-name" }, e.name || e.username),
           h("span", { class: "person-detail" }, detail))));
@@ -79,6 +80,8 @@ export function createPicker({ store, multiple, exclude = new Set(), onChange = 
     status.textContent = "Searching…";
     try {
       const list = await store.search(input.value.trim());
+      if (mine !== generation) return;
+      await store.queryPresence(list.map((e) => e.id)); // dots that are true, not grey guesses
       if (mine !== generation) return;
       renderResults(list);
     } catch (err) {

@@ -21,6 +21,10 @@ export class Store extends EventTarget {
     this.localOrder = 0;
     this.refreshTimer = null;
     this.typingSent = new Map(); // room id → when we last sent typing
+    conn.addEventListener("hello", (e) => {
+      this.me = e.detail.user; // before any replayed event is applied
+      this.users.set(this.me.id, this.me);
+    });
     conn.addEventListener("ready", (e) => this._onReady(e.detail));
     conn.addEventListener("event", (e) => this._onEvent(e.detail));
     conn.addEventListener("state", (e) => {
@@ -39,9 +43,7 @@ export class Store extends EventTarget {
 
   // --- connection ready -------------------------------------------------------
 
-  async _onReady({ hello, reconnected }) {
-    this.me = hello.user;
-    this.users.set(hello.user.id, hello.user);
+  async _onReady({ reconnected }) {
     await this.refreshRooms();
     const room = this.current;
     if (room) {
@@ -490,11 +492,16 @@ export class Store extends EventTarget {
       room.activity = Math.max(room.activity, ack.ts);
     } catch (err) {
       if (item.status === "sent") return; // the event confirmed it meanwhile
-      if (err instanceof ConnectionLost) {
+      if (err instanceof ConnectionLost && !this.conn.ready) {
         item.status = "queued"; // sent again, same client_id, when the socket is back
+      } else if (err instanceof ConnectionLost) {
+        item.status = "failed"; // connected, but no answer in time: the person decides
+        item.error = "no answer from the server";
+        item.code = "timeout";
       } else {
         item.status = "failed";
         item.error = err.message || String(err);
+        item.code = err.code || "internal";
       }
     } finally {
       item.version++;
@@ -515,6 +522,14 @@ export class Store extends EventTarget {
   retry(room, key) {
     const item = room.timeline && room.timeline.get(key);
     if (item && item.status === "failed") this._deliver(room, item);
+  }
+
+  /** A refused message back into the composer: returns its text and drops it. */
+  edit(room, key) {
+    const item = room.timeline && room.timeline.get(key);
+    if (!item || item.status !== "failed") return "";
+    this.discard(room, key);
+    return item.body;
   }
 
   discard(room, key) {

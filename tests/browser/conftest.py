@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import PASSWORD, PG_ADMIN, Stack, free_port
+from tests.stack import PASSWORD, PG_ADMIN, POOL, Stack, free_port
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Browser = playwright_sync.Browser
@@ -58,22 +58,27 @@ class BrowserStack:
             subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {s.dbname}"],
                            check=True, capture_output=True)
         s.manage("migrate", "--noinput", "-v0")
-        s._make_pool()
-        self._make_sessions()
+        self._make_pool_and_sessions()
         s.servers.append((s._launch(self.port), self.port))
         if s.profile == "services":
             s.start_persister()
         return self
 
-    def _make_sessions(self) -> None:
-        # A signed-in session per pool employee, made in one process: signing in
-        # through the form costs a password hash (~0.7 s) per browser, so only the
-        # test of the sign-in page itself does that.
+    def _make_pool_and_sessions(self) -> None:
+        # tests/stack.py's user pool (same names, roles and password), plus a signed-in
+        # session per employee, in one process: signing in through the form costs a
+        # password hash (~0.7 s) per browser, so only the sign-in test does that.
         script = (
             "import json\n"
             "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
+            "from django.contrib.auth.hashers import make_password\n"
             "from django.contrib.sessions.backends.db import SessionStore\n"
             "from core.models import Employee\n"
+            f"h = make_password({PASSWORD!r})\n"
+            f"pool = {json.dumps(POOL)}\n"
+            "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
+            " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
+            " for i in range(1, n + 1)])\n"
             "out = {}\n"
             "for u in Employee.objects.filter(role='employee'):\n"
             "    s = SessionStore()\n"
@@ -183,6 +188,10 @@ def login(browser: Browser, server: BrowserStack) -> Iterator[Callable[..., Sess
         page.goto(server.base + "/")
         expect(page).to_have_url(f"{server.base}/login/?next=/")
         page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+        expect(page.get_by_label("Username")).to_have_value(username)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{server.base}/")
