@@ -48,15 +48,15 @@ P99_TARGET_MS = 150.0
 
 SHORT: dict[str, Any] = {
     "mode": "short", "receivers": 1000, "step_s": 2.0, "growth": 1.5, "bisect": 1,
-    "fan_start": 8.0, "drain_max": 8.0, "stall": 1.5,
-    "stock_rates": [1.0, 2.0, 4.0], "stock_step_s": 4.0,
-    "chat_start": 100.0, "chat_step_s": 2.0,
-    "ackhalf_s": 5.0, "idle_n": 2000, "burst_n": 20000, "resume_clients": 1000,
+    "fan_start": 2.0, "drain_max": 10.0, "stall": 3.0,
+    "stock_rates": [0.5, 1.0, 2.0, 4.0], "stock_step_s": 6.0,
+    "chat_start": 20.0, "chat_step_s": 3.0,
+    "ackhalf_s": 5.0, "idle_n": 2000, "burst_n": 10000, "resume_clients": 1000,
     "resume_missed": 100, "uvicorn": False, "msgpack_baselines": False,
 }
 FULL: dict[str, Any] = {
-    **SHORT, "mode": "full", "step_s": 6.0, "growth": 1.25, "bisect": 2, "fan_start": 10.0,
-    "drain_max": 20.0, "stall": 3.0, "stock_rates": [0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
+    **SHORT, "mode": "full", "step_s": 6.0, "growth": 1.25, "bisect": 2, "fan_start": 2.0,
+    "drain_max": 20.0, "stall": 5.0, "stock_rates": [0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
     "stock_step_s": 10.0, "chat_step_s": 5.0, "ackhalf_s": 15.0, "idle_n": 10000,
     "burst_n": 100000, "uvicorn": True,
 }
@@ -343,7 +343,9 @@ class Bench:
 
     def run_colloquy(self, profile: str) -> None:
         cfg = self.cfg
-        n_users = max(cfg["idle_n"], 2200)
+        # Idle sockets belong to users outside the 1,000-member room (index 1001 on):
+        # the room's presence fan-out is measured by the fan-out scenario's connects.
+        n_users = max(cfg["idle_n"] + 1001, 2200)
         stack = ColloquyStack(profile, self.logdir)
         run: dict[str, Any] = {"profile": profile}
         self.results["runs"][f"colloquy-{profile}"] = run
@@ -369,25 +371,27 @@ class Bench:
             persister = stack.start_persister() if profile == "services" else None
             ctx = {"stack": stack, "users": users, "plan": plan, "rooms": rooms,
                    "persister": persister}
-            fan_max: dict[str, float | None] = {}
+            todo: list[tuple[str, Any]] = []
             if self.want("fanout"):
                 for codec in ("json", "msgpack"):
-                    fan_max[codec] = self.colloquy_fanout(run, ctx, codec)
-                    self.save()
-            if self.want("ackhalf") or self.want("resume"):
-                self.colloquy_ackhalf_resume(run, ctx, fan_max.get("json"))
-                self.save()
+                    todo.append((f"fanout_{codec}",
+                                 lambda c=codec: self.colloquy_fanout(run, ctx, c)))
+            if (self.want("ackhalf") or self.want("resume")) and not self.want("fanout"):
+                todo.append(("ackhalf", lambda: self.colloquy_ackhalf_resume(run, ctx, None)))
             if cfg["uvicorn"] and self.want("fanout") and profile == "services":
-                self.colloquy_uvicorn(run, ctx)
-                self.save()
-            if self.want("rooms"):
-                self.colloquy_rooms(run, ctx)
-                self.save()
-            if self.want("idle"):
-                self.colloquy_idle(run, ctx)
-                self.save()
-            if self.want("persist"):
-                self.colloquy_persist(run, ctx)
+                todo.append(("uvicorn", lambda: self.colloquy_uvicorn(run, ctx)))
+            for name in ("rooms", "idle", "persist"):
+                if self.want(name):
+                    todo.append((name, getattr(self, f"colloquy_{name}")))
+            for name, job in todo:
+                try:  # one scenario failing must not cost the others
+                    if name in ("rooms", "idle", "persist"):
+                        job(run, ctx)
+                    else:
+                        job()
+                except Exception as exc:
+                    run.setdefault("errors", {})[name] = repr(exc)[:2000]
+                    log(f"colloquy/{profile}: {name} FAILED {exc!r}"[:600])
                 self.save()
         except Exception as exc:
             run["error"] = repr(exc)
@@ -442,17 +446,24 @@ class Bench:
                               cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key)
             run[key] = {**info, **lad}
             log(f"  {key}: max held rate {lad['max_held_rate']} msgs/s")
+            if key == "fanout_json" and (self.want("ackhalf") or self.want("resume")):
+                self.colloquy_ackhalf_resume(run, ctx, lad["max_held_rate"],
+                                             reuse=(load, proc, _port, info))
             return lad["max_held_rate"]
         finally:
             load.close()
             stack.stop(proc)
 
     def colloquy_ackhalf_resume(self, run: dict[str, Any], ctx: dict[str, Any],
-                                fan_max: float | None) -> None:
+                                fan_max: float | None, reuse: Any = None) -> None:
         cfg, stack, users, plan, rooms = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
                                           ctx["rooms"])
         log(f"colloquy/{stack.profile}: ack latency at half the fan-out rate, resume storm")
-        load, proc, port, info = self._fanout_setup(ctx, "json")
+        if reuse is not None:  # the fan-out ladder's server and sockets, all members back
+            load, proc, port, info = reuse
+            load.call("reopen")
+        else:
+            load, proc, port, info = self._fanout_setup(ctx, "json")
         persister = ctx.get("persister")
         pids = {"server": proc.pid, "client": load.pid, "redis": self.redis_pid,
                 "persister": persister.pid if persister else None}
@@ -492,11 +503,23 @@ class Bench:
             if self.want("resume"):
                 run["resume"] = self._resume(load, proc, pids, sender, receivers, rooms)
         finally:
-            load.close()
-            stack.stop(proc)
+            if reuse is None:
+                load.close()
+                stack.stop(proc)
 
     def _resume(self, load: Load, proc: Proc, pids: dict[str, Any], sender: int,
                 receivers: list[int], rooms: dict[str, Any]) -> dict[str, Any]:
+        out = {"storm": self._resume_once(load, proc, pids, sender, receivers, rooms, 0)}
+        if out["storm"]["complete"] < out["storm"]["clients"]:
+            # The same, with reconnects paced 100 at a time (what a client's backoff and
+            # jitter approximate): does resume itself work once the storm is spread?
+            load.call("reopen")
+            out["paced100"] = self._resume_once(load, proc, pids, sender, receivers, rooms, 100)
+        return out
+
+    def _resume_once(self, load: Load, proc: Proc, pids: dict[str, Any], sender: int,
+                     receivers: list[int], rooms: dict[str, Any], concurrency: int
+                     ) -> dict[str, Any]:
         cfg = self.cfg
         clients = receivers[:cfg["resume_clients"]]
         # Everyone is caught up to `head` (checked: zero loss), then goes away.
@@ -510,11 +533,14 @@ class Bench:
                            drain_max=10, stall=1)
         meter = CpuMeter(pids)
         res = load.call("resume", ids=clients, streams={f"room:{rooms['fanout']}": head},
-                        lo=missed["mid_lo"], hi=missed["mid_hi"], timeout=120)
+                        lo=missed["mid_lo"], hi=missed["mid_hi"], timeout=120,
+                        concurrency=concurrency)
+        res["concurrency"] = concurrency or len(clients)
         annotate(res, meter.stop(), proc.pid, load.pid)
         res["warm_loss"] = warm["loss"]
         res["missed_sent"] = missed["acked"]
-        log(f"  resume: {res['complete']}/{res['clients']} complete, loss {res['loss']}, "
+        log(f"  resume ({res['concurrency']} at once): {res['complete']}/{res['clients']} "
+            f"complete, errors {res['errors']}, loss {res['loss']}, "
             f"dups {res['dups']}, hello p99 {res['hello_ms']['p99']} ms, all missed events "
             f"p50 {res['complete_ms']['p50']} p99 {res['complete_ms']['p99']} max "
             f"{res['complete_ms']['max']} ms; server {res.get('server_us_per_delivery')} "
@@ -574,7 +600,8 @@ class Bench:
 
     def colloquy_idle(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
         cfg, stack, users = self.cfg, ctx["stack"], ctx["users"]
-        n = min(cfg["idle_n"], len(users))
+        idle_users = users[1001:1001 + cfg["idle_n"]]
+        n = len(idle_users)
         log(f"colloquy/{stack.profile}: idle, {n} connections on one server process")
         proc, port = stack.start_server(cpus=self.server_cpus)
         load = Load(self.client_cpus)
@@ -587,7 +614,7 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             run["idle"] = idle_scenario(load, proc, port, "/ws/",
-                                        [colloquy_spec(u) for u in users[:n]], "colloquy")
+                                        [colloquy_spec(u) for u in idle_users], "colloquy")
             if spy is not None:
                 spy.wait(60)
                 if spy_out.exists():
@@ -640,8 +667,16 @@ class Bench:
                 last[0] = now
                 poller.poll()
 
+        spy = None
+        spy_out = self.outdir / f"pyspy-burst-server-{proc.pid}.txt"
+        if self.args.pyspy and pyspy_bin():
+            spy = subprocess.Popen(
+                [pyspy_bin(), "record", "--pid", str(proc.pid), "--format", "raw",
+                 "--duration", "5", "--rate", "200", "--nonblocking", "-o", str(spy_out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         meter = CpuMeter(pids)
-        res = load.call("burst", senders=senders, total=total, window=32, during=during)
+        res = load.call("burst", senders=senders, total=total, window=32, during=during,
+                        timeout=max(900.0, total / 50), limit=max(600.0, total / 50))
         acks = res.pop("seqs")
         wait_until = time.monotonic() + 120
         top = {room: 0 for room in poller.rooms}
@@ -668,6 +703,10 @@ class Bench:
         })
         del t_first_ack
         poller.polls.clear()
+        if spy is not None:
+            spy.wait(60)
+            if spy_out.exists():
+                res["pyspy_server"] = summarize_pyspy(spy_out)
         log(f"  burst: {res['acked']} acked at {res['acks_per_s']}/s (ack p99 "
             f"{res['ack_ms']['p99']} ms); persisted {res['persisted']} at "
             f"{res['persisted_per_s']}/s; lag ack→row p50 {res['lag_ms']['p50']} p99 "
@@ -678,10 +717,19 @@ class Bench:
                      poller: SqlPoller, senders: list[list[int]], total: int
                      ) -> dict[str, Any]:
         base = sum(poller.poll())
-        res = load.call("burst", senders=senders, total=total, window=32)
+        res = load.call("burst", senders=senders, total=total, window=32,
+                        timeout=max(900.0, total / 50), limit=max(600.0, total / 50))
         res.pop("seqs")
         persister = stack.start_persister()
         ctx["persister"] = persister
+        spy = None
+        spy_out = self.outdir / f"pyspy-{stack.profile}-persister.txt"
+        if self.args.pyspy and pyspy_bin():
+            time.sleep(1.0)  # past Django's start-up
+            spy = subprocess.Popen(
+                [pyspy_bin(), "record", "--pid", str(persister.pid), "--format", "raw",
+                 "--duration", "5", "--rate", "200", "--nonblocking", "-o", str(spy_out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         meter = CpuMeter({"persister": persister.pid, "redis": self.redis_pid})
         t_start = time.monotonic()
         first_t = None
@@ -709,6 +757,10 @@ class Bench:
                "cpu": cpu,
                "persister_us_per_message": round(cpu.get("persister_cpu_s", 0) * 1e6
                                                  / max(1, drained), 1)}
+        if spy is not None:
+            spy.wait(60)
+            if spy_out.exists():
+                out["pyspy_persister"] = summarize_pyspy(spy_out)
         log(f"  drain: {drained}/{total} rows; {out['drain_per_s']} rows/s once running "
             f"({out['drain_per_s_incl_startup']}/s including process start), persister "
             f"{out['persister_us_per_message']} µs/message")
@@ -813,6 +865,14 @@ def idle_scenario(load: Load, proc: Proc, port: int, path: str, specs: list[dict
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
                             "cpus": os.cpu_count()}
+    root = Path(__file__).resolve().parent.parent
+    with contextlib.suppress(Exception):
+        marker = root / ".commit"  # a snapshot made with `git archive` carries its commit here
+        info["commit"] = (marker.read_text().strip() if marker.exists() else subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+            timeout=10).stdout.strip())
+    with contextlib.suppress(OSError):
+        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

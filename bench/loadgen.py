@@ -96,6 +96,7 @@ class Worker:
         errors: collections.Counter[str] = collections.Counter()
 
         async def one(spec: dict[str, Any]) -> None:
+            self.specs[spec["id"]] = spec  # kept even on failure: reopen/resume retry it
             async with sem:
                 t = now_us()
                 sock = WS(spec["id"], host, port, path, spec.get("headers"),
@@ -108,7 +109,6 @@ class Worker:
                     return
                 lat.append(now_us() - t)
                 self.socks[spec["id"]] = sock
-                self.specs[spec["id"]] = spec
 
         t0 = time.monotonic()
         await asyncio.gather(*(one(s) for s in specs))
@@ -132,26 +132,36 @@ class Worker:
     async def cmd_first(self, ids: list[int], timeout: float = 60.0) -> dict[str, Any]:
         """Each Colloquy socket's first request (a ping), which releases held events."""
         t0 = time.monotonic()
-        acks = Acks()
         socks = [self.socks[i] for i in ids if i in self.socks]
+        replied: set[int] = set()
+
+        def cb(sock: WS) -> Any:
+            return lambda frame, lat, now: replied.add(sock.sid)
+
         for sock in socks:
-            acks.waiting += 1
-            sock.request({"op": "ping", "ref": 0}, acks.callback())
-        while acks.waiting > 0 and time.monotonic() - t0 < timeout:  # noqa: ASYNC110 - polled with a deadline
+            sock.request({"op": "ping", "ref": 0}, cb(sock))
+        while time.monotonic() - t0 < timeout:
+            waiting = [s for s in socks if s.sid not in replied and not s.closed]
+            if not waiting:
+                break
             await asyncio.sleep(0.02)
-        return {"ok": acks.ok, "missing": acks.waiting,
+        closed = collections.Counter(str(s.close_code) for s in socks if s.closed)
+        return {"ok": len(replied), "closed": dict(closed),
+                "missing": sum(1 for s in socks if s.sid not in replied and not s.closed),
                 "elapsed_s": round(time.monotonic() - t0, 3)}
 
     async def cmd_reopen(self, timeout: float = 60.0) -> dict[str, Any]:
         """Reconnect every socket the server closed (e.g. 4009 after an overload step)."""
         host, port, path, kind = self.target
         dead = [i for i, s in self.socks.items() if s.closed]
-        codes = collections.Counter(str(self.socks[i].close_code) for i in dead)
+        dead += [i for i in self.specs if i not in self.socks]  # never connected
+        codes = collections.Counter(str(self.socks[i].close_code) if i in self.socks
+                                    else "never" for i in dead)
         if not dead:
             return {"reopened": 0, "codes": {}}
         specs = [self.specs[i] for i in dead]
         for i in dead:
-            del self.socks[i]
+            self.socks.pop(i, None)
         res = await self.cmd_connect(host, port, path, specs, kind, 200, timeout)
         if kind == "colloquy":
             await self.cmd_first([s["id"] for s in specs], timeout)
@@ -362,7 +372,7 @@ class Worker:
         return out
 
     async def cmd_burst(self, senders: list[list[int]], total: int, window: int = 32,
-                        timeout: float = 300.0) -> dict[str, Any]:
+                        limit: float = 600.0) -> dict[str, Any]:
         """`total` message.send as fast as acks allow, `window` in flight per sender."""
         acks = Acks(record_seq=True)
         left = [total]
@@ -389,7 +399,7 @@ class Worker:
                     break
                 left[0] -= 1
                 self._send_cb(sock, room, acks, cb)
-        while (acks.waiting > 0 or left[0] > 0) and time.monotonic() - t0 < timeout:  # noqa: ASYNC110 - polled with a deadline
+        while (acks.waiting > 0 or left[0] > 0) and time.monotonic() - t0 < limit:  # noqa: ASYNC110 - polled with a deadline
             await asyncio.sleep(0.01)
         elapsed = time.monotonic() - t0
         return {"sent": total - left[0], "acked": acks.ok, "errors": dict(acks.errors),
@@ -406,7 +416,7 @@ class Worker:
         sock.send_data(self._message(sock, "colloquy", room, mid, t), sock.binary)
 
     async def cmd_resume(self, ids: list[int], streams: dict[str, int], lo: int, hi: int,
-                         timeout: float = 60.0) -> dict[str, Any]:
+                         timeout: float = 60.0, concurrency: int = 0) -> dict[str, Any]:
         """Reconnect `ids` all at once; each resumes `streams` and must get ids [lo, hi)."""
         host, port, path, kind = self.target
         want = hi - lo
@@ -430,14 +440,17 @@ class Worker:
         sink.on_marker = on_marker
         t0 = now_us()
 
+        sem = asyncio.Semaphore(concurrency or len(ids))
+
         async def one(i: int) -> None:
             spec = self.specs[i]
             sock = WS(i, host, port, path, spec.get("headers"), spec.get("subprotocol"), kind)
             sock.sink = sink
             try:
-                await open_ws(sock, timeout)
+                async with sem:
+                    await open_ws(sock, timeout)
             except Exception as exc:
-                errors[type(exc).__name__] += 1
+                errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
                 return
             hello_at[i] = now_us()
             self.socks[i] = sock

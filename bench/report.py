@@ -23,6 +23,13 @@ def _ratio(a: Any, b: Any) -> float | None:
     return round(a / b, 2)
 
 
+def cpu_per_delivery(ladder: dict[str, Any] | None) -> float | None:
+    """Median server µs per delivery over a ladder's lossless steps."""
+    vals = sorted(s["server_us_per_delivery"] for s in (ladder or {}).get("steps", [])
+                  if s.get("server_us_per_delivery") and s["loss"] == 0 and s["delivered"])
+    return vals[len(vals) // 2] if vals else None
+
+
 def _step_row(name: str, s: dict[str, Any] | None, extra: str = "") -> str:
     if not s:
         return f"| {name} | - | - | - | - | - | - | - | - | - | - | {extra} |"
@@ -45,7 +52,8 @@ def render(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     out.append(f"Machine: {m.get('cpu')} x {m.get('cpus')} cores, {m.get('mem_gib')} GiB; "
                f"Python {m.get('python')}; Redis {m.get('redis_server')}; Postgres "
-               f"{m.get('postgres')}. Wall time {results.get('wall_s')} s. "
+               f"{m.get('postgres')}; server code at commit {m.get('commit')}; load average "
+               f"at start {m.get('loadavg_at_start')}. Wall time {results.get('wall_s')} s. "
                f"Command: `{results.get('command')}`")
     out += ["", "## Fan-out, 1,000 members, one sender (highest rate with p99 ≤ 150 ms and "
             "zero loss)", "", HEAD]
@@ -82,6 +90,17 @@ def render(results: dict[str, Any]) -> str:
     for label, val in fan_rows:
         d = (val.get("held") or {}).get("deliveries_per_s")
         out.append(f"| {label} | {_f(_ratio(d, stock_d), 2)} | {_f(_ratio(d, pure_d), 2)} |")
+    # CPU cost: robust when other work shares the machine (latency is not).
+    out += ["", "### Server CPU per delivery (median over lossless steps) and the capacity it "
+            "implies", "",
+            "| run | server µs/delivery | deliveries per server core-second | "
+            "vs stock Channels | vs pure asyncio |", "|---|---:|---:|---:|---:|"]
+    pure_us = cpu_per_delivery(pure)
+    stock_us = cpu_per_delivery(stock)
+    for label, val in [*fan_rows, ("pure asyncio", pure), ("stock Channels", stock)]:
+        us = cpu_per_delivery(val)
+        out.append(f"| {label} | {_f(us)} | {_f(1e6 / us if us else None, 0)} | "
+                   f"{_f(_ratio(stock_us, us), 2)} | {_f(_ratio(pure_us, us), 2)} |")
     # All ladder steps.
     out += ["", "<details><summary>every fan-out step</summary>", "", HEAD]
     for label, val in [*fan_rows, ("pure", pure), ("stock", stock)]:
@@ -104,16 +123,20 @@ def render(results: dict[str, Any]) -> str:
                     f"probe chat in another room p99 {_f(s['probe_ack_ms']['p99'], 2)} ms "
                     f"(target p99 ≤ 20 ms); delivery p99 {_f(s['latency_ms']['p99'], 2)} ms, "
                     f"loss {s['loss']}.", ""]
-        rs = run.get("resume")
-        if rs:
-            out += [f"**Resume storm**: {rs['clients']} clients reconnect at once, each "
+        resumes = run.get("resume") or {}
+        if "clients" in resumes:  # older results: one storm, not nested
+            resumes = {"storm": {**resumes, "concurrency": resumes["clients"]}}
+        for rkey, rs in resumes.items():
+            out += [f"**Resume ({rkey})**: {rs['clients']} clients reconnect, "
+                    f"{rs['concurrency']} at a time, each "
                     f"resumes {rs['events_expected'] // max(1, rs['clients'])} missed "
                     f"messages: {rs['complete']} complete, loss {rs['loss']}, dups "
                     f"{rs['dups']}; hello p99 {_f(rs['hello_ms']['p99'])} ms; all missed "
                     f"events p50 {_f(rs['complete_ms']['p50'])} / p99 "
                     f"{_f(rs['complete_ms']['p99'])} / max {_f(rs['complete_ms']['max'])} ms "
                     f"after the storm began; server "
-                    f"{_f(rs.get('server_us_per_delivery'))} µs per replayed event.", ""]
+                    f"{_f(rs.get('server_us_per_delivery'))} µs per replayed event; errors "
+                    f"{rs['errors']}.", ""]
         ro = run.get("rooms")
         if ro:
             out += ["**Many rooms** (100 rooms x 10 members, everyone chatting; msgs/s is "
@@ -152,6 +175,8 @@ def render(results: dict[str, Any]) -> str:
                 out.append(f"{name}: error {val['error']}")
         if run.get("error"):
             out.append(f"run error: {run['error']}")
+        for name, err in (run.get("errors") or {}).items():
+            out.append(f"{name} failed: {err[:300]}")
     if pure.get("idle"):
         i = pure["idle"]
         out += ["", f"Pure asyncio idle: {i['connections']:,} connections, "

@@ -85,6 +85,8 @@ class WS(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        for fut in (self.opened, self.ready):  # failures are counted by the caller
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.upgraded = False
         self.closed = False
         self.close_code: int | None = None
