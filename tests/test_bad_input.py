@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from typing import Any
 
 import msgpack
@@ -24,8 +25,41 @@ from tests.stack import Stack
 MAX_FRAME_BYTES = 65536
 MAX_BODY_CHARS = 10000
 RATE_BURST = 60
+RATE_PER_SECOND = 20
 FLOOD_STRIKES = 50
 NO_SUCH_ROOM = 999_999_999
+FRAME_TOO_LARGE = 4013  # close codes: docs/protocol.md, "Close codes"
+FLOOD = 4029
+BATCH = 12  # users issued tokens per manage.py call
+
+
+# Users whose tokens are already issued, per stack (keyed by its temp dir).
+_READY: dict[str, list[str]] = {}
+
+
+def user_with_token(stack: Stack, batch: int = BATCH) -> str:
+    """A fresh pool employee whose bearer token is already in `stack.tokens`.
+
+    POST /api/auth/token hashes the password, about a second per user on a busy
+    machine; one manage.py call issues a batch through the same action
+    (core.actions.issue_token). test_auth.py covers the HTTP endpoint itself.
+    """
+    ready = _READY.setdefault(str(stack.tmp), [])
+    if not ready:
+        names = [stack.new_user() for _ in range(batch)]
+        script = (
+            "import json\n"
+            "from core import actions\n"
+            "from core.models import Employee\n"
+            f"names = {json.dumps(names)}\n"
+            "print(json.dumps({u.username: actions.issue_token(u, 'tests')"
+            " for u in Employee.objects.filter(username__in=names)}))\n"
+        )
+        tokens = json.loads(stack.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
+        assert sorted(tokens) == sorted(names)
+        stack.tokens.update(tokens)
+        ready.extend(names)
+    return ready.pop(0)
 
 
 class Probe(Client):
@@ -69,7 +103,7 @@ class Scene:
     @classmethod
     async def open(cls, stack: Stack, *, codec: str = "json",
                    bad_is_member: bool = True) -> Scene:
-        talker, neighbour, bad = stack.new_user(), stack.new_user(), stack.new_user()
+        talker, neighbour, bad = (user_with_token(stack) for _ in range(3))
         t = await stack.client(talker, server=0)
         members = [neighbour, bad] if bad_is_member else [neighbour]
         room = (await t.request("rooms.create", name="Bad input", members=members))["room"]
@@ -128,16 +162,23 @@ class Scene:
         await asyncio.gather(self.talker.close(), self.neighbour.close(), self.bad.close())
 
 
-def bad_request(ref: Any, message: str) -> dict[str, Any]:
-    return {"op": "error", "ref": ref, "code": "bad_request", "message": message}
+async def close_code_within(client: Client, timeout: float = 5.0) -> int | str | None:
+    """The close code the server closed `client` with, or a note that it did not."""
+    try:
+        return await client.wait_closed(timeout)
+    except TimeoutError:
+        return f"still open {timeout:g}s later"
+def assert_error(frame: dict[str, Any], ref: Any, code: str, *mentions: str) -> None:
+    """An error frame with exactly these fields and a message for people.
 
-
-def assert_error(frame: dict[str, Any], ref: Any, code: str, message_prefix: str) -> None:
-    """An error frame with exactly these fields, whose message starts as given."""
+    docs/protocol.md: `message` may change wording, but it says what was
+    expected and what arrived, so it names the field at fault (`mentions`).
+    """
     assert set(frame) == {"op", "ref", "code", "message"}, frame
     assert (frame["op"], frame["ref"], frame["code"]) == ("error", ref, code), frame
-    assert isinstance(frame["message"], str), frame
-    assert frame["message"].startswith(message_prefix), frame
+    assert isinstance(frame["message"], str) and frame["message"].strip(), frame
+    for word in mentions:
+        assert word in frame["message"], frame
 
 
 # --- not a request at all ------------------------------------------------------
@@ -146,19 +187,17 @@ def assert_error(frame: dict[str, Any], ref: Any, code: str, message_prefix: str
 async def test_non_json_text_frame_is_bad_request_with_null_ref(stack: Stack) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_raw('{"op": "ping", "ref": 1')
-    assert_error(await scene.bad.reply(), None, "bad_request", "frame is not valid JSON: ")
+    assert_error(await scene.bad.reply(), None, "bad_request", "JSON")
     await scene.assert_others_unaffected()
     await scene.close()
 
 
-@pytest.mark.parametrize("raw, kind", [("[1, 2, 3]", "list"), ("42", "int"),
-                                       ('"ping"', "str"), ("null", "NoneType")])
-async def test_json_that_is_not_an_object_is_bad_request(stack: Stack, raw: str,
-                                                         kind: str) -> None:
+@pytest.mark.parametrize("raw", ["[1, 2, 3]", "42", '"ping"', "null"],
+                         ids=["array", "number", "string", "null"])
+async def test_json_that_is_not_an_object_is_bad_request(stack: Stack, raw: str) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_raw(raw)
-    assert await scene.bad.reply() == bad_request(
-        None, f"a frame must be an object, got {kind}")
+    assert_error(await scene.bad.reply(), None, "bad_request", "object")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -166,7 +205,27 @@ async def test_json_that_is_not_an_object_is_bad_request(stack: Stack, raw: str,
 async def test_missing_op_is_bad_request(stack: Stack) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_obj({"room": scene.room, "body": "no op"})
-    assert await scene.bad.reply() == bad_request(None, "missing field 'op' (string)")
+    assert_error(await scene.bad.reply(), None, "bad_request", "op")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+async def test_missing_op_echoes_a_valid_ref(stack: Stack) -> None:
+    # docs/protocol.md, "Frames": ref is null only when the request had none or
+    # the frame was too broken to read one (not JSON, not an object, a bad ref).
+    scene = await Scene.open(stack)
+    await scene.bad.send_obj({"ref": 5, "room": scene.room, "body": "no op"})
+    assert_error(await scene.bad.reply(), 5, "bad_request", "op")
+    await scene.assert_others_unaffected()
+    await scene.close()
+
+
+@pytest.mark.parametrize("ref", [True, 2**53, "r" * 65, [1], {"a": 1}, 1.5],
+                         ids=["boolean", "too_big", "too_long", "list", "object", "float"])
+async def test_bad_ref_is_bad_request_with_null_ref(stack: Stack, ref: Any) -> None:
+    scene = await Scene.open(stack)
+    await scene.bad.send_obj({"op": "ping", "ref": ref})
+    assert_error(await scene.bad.reply(), None, "bad_request", "ref")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -174,7 +233,7 @@ async def test_missing_op_is_bad_request(stack: Stack) -> None:
 async def test_unknown_op_is_bad_request_with_ref_echoed(stack: Stack) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_obj({"op": "rooms.destroy", "ref": "r-9", "room": scene.room})
-    assert await scene.bad.reply() == bad_request("r-9", "unknown op 'rooms.destroy'")
+    assert_error(await scene.bad.reply(), "r-9", "bad_request", "rooms.destroy")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -182,13 +241,11 @@ async def test_unknown_op_is_bad_request_with_ref_echoed(stack: Stack) -> None:
 # --- wrong fields ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case, message", [
-    ("room_as_string", "field 'room' must be integer, got str"),
-    ("body_as_number", "field 'body' must be string, got int"),
-    ("client_id_missing", "missing field 'client_id'"),
+@pytest.mark.parametrize("case, field", [
+    ("room_as_string", "room"), ("body_as_number", "body"), ("client_id_missing", "client_id"),
 ])
 async def test_message_send_with_wrong_field_types_is_bad_request_with_ref(
-    stack: Stack, case: str, message: str,
+    stack: Stack, case: str, field: str,
 ) -> None:
     scene = await Scene.open(stack)
     frame: dict[str, Any] = {"op": "message.send", "ref": 17, "room": scene.room,
@@ -199,7 +256,7 @@ async def test_message_send_with_wrong_field_types_is_bad_request_with_ref(
         frame["body"] = 12345
     else:
         del frame["client_id"]
-    assert await scene.bad.ask(frame) == bad_request(17, message)
+    assert_error(await scene.bad.ask(frame), 17, "bad_request", f"'{field}'")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -208,9 +265,7 @@ async def test_body_over_max_body_chars_is_too_large(stack: Stack) -> None:
     scene = await Scene.open(stack)
     reply = await scene.bad.ask({"op": "message.send", "ref": 3, "room": scene.room,
                                  "body": "x" * (MAX_BODY_CHARS + 1), "client_id": "big"})
-    assert reply == {"op": "error", "ref": 3, "code": "too_large",
-                     "message": f"body is {MAX_BODY_CHARS + 1} characters; "
-                                f"the limit is {MAX_BODY_CHARS}"}
+    assert_error(reply, 3, "too_large", str(MAX_BODY_CHARS))
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -227,10 +282,12 @@ def frame_of_size(room: int, size: int) -> str:
     return frame
 
 
-async def test_frame_over_max_frame_bytes_closes_with_1009(stack: Stack) -> None:
+async def test_frame_over_max_frame_bytes_closes_with_4013(stack: Stack) -> None:
+    # The brief said 1009; daphne's WebSocket layer lets an application send only
+    # 1000 and 3000-4999, so docs/protocol.md ("Close codes") names 4013.
     scene = await Scene.open(stack)
     await scene.bad.send_raw(frame_of_size(scene.room, MAX_FRAME_BYTES + 1))
-    assert await scene.bad.wait_closed() == 1009
+    assert await close_code_within(scene.bad) == FRAME_TOO_LARGE
     assert scene.bad.replies.empty()
     await scene.assert_others_unaffected(bad_open=False)
     await scene.close()
@@ -239,7 +296,7 @@ async def test_frame_over_max_frame_bytes_closes_with_1009(stack: Stack) -> None
 async def test_frame_of_exactly_max_frame_bytes_is_read_not_closed(stack: Stack) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_raw(frame_of_size(scene.room, MAX_FRAME_BYTES))
-    assert_error(await scene.bad.reply(), 5, "too_large", "body is ")
+    assert_error(await scene.bad.reply(), 5, "too_large")  # its body is over the limit
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -250,8 +307,7 @@ async def test_frame_of_exactly_max_frame_bytes_is_read_not_closed(stack: Stack)
 async def test_binary_frame_on_json_subprotocol_is_bad_request(stack: Stack) -> None:
     scene = await Scene.open(stack)
     await scene.bad.send_raw(msgpack.packb({"op": "ping", "ref": 1}))
-    assert await scene.bad.reply() == bad_request(
-        None, "expected a text frame on colloquy.v1.json, got a binary frame")
+    assert_error(await scene.bad.reply(), None, "bad_request", "binary")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -259,8 +315,7 @@ async def test_binary_frame_on_json_subprotocol_is_bad_request(stack: Stack) -> 
 async def test_text_frame_on_msgpack_subprotocol_is_bad_request(stack: Stack) -> None:
     scene = await Scene.open(stack, codec="msgpack")
     await scene.bad.send_raw('{"op": "ping", "ref": 1}')
-    assert await scene.bad.reply() == bad_request(
-        None, "expected a binary frame on colloquy.v1.msgpack, got a text frame")
+    assert_error(await scene.bad.reply(), None, "bad_request", "text")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -274,7 +329,7 @@ async def test_text_frame_on_msgpack_subprotocol_is_bad_request(stack: Stack) ->
 async def test_garbage_bytes_on_msgpack_are_bad_request(stack: Stack, raw: bytes) -> None:
     scene = await Scene.open(stack, codec="msgpack")
     await scene.bad.send_raw(raw)
-    assert_error(await scene.bad.reply(), None, "bad_request", "frame is not valid msgpack")
+    assert_error(await scene.bad.reply(), None, "bad_request", "msgpack")
     await scene.assert_others_unaffected()
     await scene.close()
 
@@ -282,18 +337,16 @@ async def test_garbage_bytes_on_msgpack_are_bad_request(stack: Stack, raw: bytes
 # --- authorisation on every op --------------------------------------------------
 
 
-def _forbidden_op(op: str, room: int, colleague: str) -> tuple[dict[str, Any], str]:
-    """The fields of `op` aimed at `room`, and the forbidden message it must get."""
-    member = f"you are not a member of room {room}"
-    readable = f"you cannot read room:{room}"
+def _aimed_at(op: str, room: int, colleague: str) -> dict[str, Any]:
+    """The fields of `op` aimed at `room`."""
     return {
-        "message.send": ({"room": room, "body": "let me in", "client_id": "x-1"}, member),
-        "history": ({"stream": f"room:{room}", "limit": 10}, readable),
-        "resume": ({"streams": {f"room:{room}": 0}}, readable),
-        "rooms.members": ({"room": room}, member),
-        "rooms.invite": ({"room": room, "users": [colleague]}, member),
-        "rooms.leave": ({"room": room}, member),
-        "read": ({"room": room, "seq": 1}, member),
+        "message.send": {"room": room, "body": "let me in", "client_id": "x-1"},
+        "history": {"stream": f"room:{room}", "limit": 10},
+        "resume": {"streams": {f"room:{room}": 0}},
+        "rooms.members": {"room": room},
+        "rooms.invite": {"room": room, "users": [colleague]},
+        "rooms.leave": {"room": room},
+        "read": {"room": room, "seq": 1},
     }[op]
 
 
@@ -304,10 +357,11 @@ FORBIDDEN_OPS = ["message.send", "history", "resume", "rooms.members", "rooms.in
 @pytest.mark.parametrize("op", FORBIDDEN_OPS)
 async def test_op_on_a_room_you_are_not_in_is_forbidden(stack: Stack, op: str) -> None:
     scene = await Scene.open(stack, bad_is_member=False)
-    fields, message = _forbidden_op(op, scene.room, stack.new_user())
-    reply = await scene.bad.ask({"op": op, "ref": 11, **fields})
-    assert reply == {"op": "error", "ref": 11, "code": "forbidden", "message": message}
+    reply = await scene.bad.ask({"op": op, "ref": 11,
+                                 **_aimed_at(op, scene.room, stack.new_user())})
+    assert_error(reply, 11, "forbidden", str(scene.room))
     await scene.assert_others_unaffected()
+    # Nothing changed: an outsider's invite added nobody, its leave removed nobody.
     members = await scene.talker.request("rooms.members", room=scene.room)
     assert sorted(m["username"] for m in members["members"]) == sorted(
         [scene.talker.hello["user"]["username"], scene.neighbour.hello["user"]["username"]])
@@ -320,21 +374,17 @@ async def test_op_on_a_room_that_does_not_exist_gets_the_same_forbidden(
 ) -> None:
     scene = await Scene.open(stack, bad_is_member=False)
     colleague = stack.new_user()
-    real_fields, real_message = _forbidden_op(op, scene.room, colleague)
-    fake_fields, fake_message = _forbidden_op(op, NO_SUCH_ROOM, colleague)
-    real = await scene.bad.ask({"op": op, "ref": 21, **real_fields})
-    fake = await scene.bad.ask({"op": op, "ref": 21, **fake_fields})
-    assert fake == {"op": "error", "ref": 21, "code": "forbidden", "message": fake_message}
-    # Identical but for the room id the client itself sent.
-    assert fake == {**real, "message": real_message.replace(str(scene.room), str(NO_SUCH_ROOM))}
+    real = await scene.bad.ask({"op": op, "ref": 21, **_aimed_at(op, scene.room, colleague)})
+    fake = await scene.bad.ask({"op": op, "ref": 21, **_aimed_at(op, NO_SUCH_ROOM, colleague)})
+    assert_error(fake, 21, "forbidden", str(NO_SUCH_ROOM))
+    # Identical but for the room id the client itself sent: nothing leaks.
+    assert fake == {**real, "message": real["message"].replace(str(scene.room),
+                                                               str(NO_SUCH_ROOM))}
     await scene.assert_others_unaffected()
     await scene.close()
 
 
 # --- rate limit and flood -------------------------------------------------------
-
-
-RATE_LIMITED_MESSAGE = "more than 20 ops per second; slow down"
 
 
 async def _burst(probe: Probe, refs: range) -> list[dict[str, Any]]:
@@ -344,24 +394,30 @@ async def _burst(probe: Probe, refs: range) -> list[dict[str, Any]]:
     return [await probe.reply() for _ in refs]
 
 
-def _is_rate_limited(frame: dict[str, Any], ref: int) -> bool:
-    return frame == {"op": "error", "ref": ref, "code": "rate_limited",
-                     "message": RATE_LIMITED_MESSAGE}
+def _is_ping_ok(frame: dict[str, Any]) -> bool:
+    return frame["op"] == "ok" and set(frame) == {"op", "ref", "ts"}
+
+
+def _is_rate_limited(frame: dict[str, Any]) -> bool:
+    return (set(frame) == {"op", "ref", "code", "message"} and frame["op"] == "error"
+            and frame["code"] == "rate_limited" and isinstance(frame["message"], str)
+            and bool(frame["message"]))
 
 
 async def test_ops_past_the_burst_get_rate_limited(stack: Stack) -> None:
     scene = await Scene.open(stack)
-    # The probe's own first frames: nothing yet. The burst is RATE_BURST ops at once.
-    count = RATE_BURST + 20
+    count = RATE_BURST + 40
+    started = time.monotonic()
     replies = await _burst(scene.bad, range(1, count + 1))
+    elapsed = time.monotonic() - started
     assert [r["ref"] for r in replies] == list(range(1, count + 1))
-    for r in replies[:RATE_BURST]:
-        assert (r["op"], set(r)) == ("ok", {"op", "ref", "ts"}), r
-    refused = [r for r in replies[RATE_BURST:] if r["op"] == "error"]
-    # A few tokens may trickle back while the frames are sent, never many.
-    assert len(refused) >= 15, replies[RATE_BURST:]
-    for r in replies[RATE_BURST:]:
-        assert r["op"] == "ok" or _is_rate_limited(r, r["ref"]), r
+    for r in replies:
+        assert _is_ping_ok(r) or _is_rate_limited(r), r
+    # The whole burst passes; past it, only what the bucket refilled meanwhile.
+    assert all(r["op"] == "ok" for r in replies[:RATE_BURST])
+    passed = sum(r["op"] == "ok" for r in replies)
+    assert passed <= RATE_BURST + RATE_PER_SECOND * elapsed + 1, (passed, elapsed)
+    assert passed < count
     await asyncio.sleep(0.2)  # back off: tokens come back at RATE_PER_SECOND
     await scene.assert_others_unaffected()
     await scene.close()
@@ -372,28 +428,27 @@ async def test_flood_past_flood_strikes_closes_with_4029_and_others_lose_nothing
 ) -> None:
     scene = await Scene.open(stack)
     # Spend the burst and a few strikes, and see them answered.
-    first = await _burst(scene.bad, range(1, RATE_BURST + 11))
-    assert all(r["op"] == "ok" for r in first[:RATE_BURST])
-    assert any(_is_rate_limited(r, r["ref"]) for r in first[RATE_BURST:])
+    first = await _burst(scene.bad, range(1, RATE_BURST + 21))
+    assert all(_is_ping_ok(r) for r in first[:RATE_BURST])
+    assert any(_is_rate_limited(r) for r in first[RATE_BURST:])
 
-    async def flood() -> int:
+    async def flood() -> int | str | None:
         for ref in range(1000, 1000 + 20 * FLOOD_STRIKES):
             try:
                 await scene.bad.send_obj({"op": "ping", "ref": ref})
             except ConnectionClosed:
                 break
-        return await scene.bad.wait_closed(timeout=10)
+        return await close_code_within(scene.bad)
 
     async def talk() -> None:
         for i in range(20):
             await scene.say(f"during flood {i}")
 
     code, _ = await asyncio.gather(flood(), talk())
-    assert code == 4029
+    assert code == FLOOD
     # Whatever replies were written before the close are ping oks or rate_limited.
     while not scene.bad.replies.empty():
         r = scene.bad.replies.get_nowait()
-        assert (r["op"] == "ok" and set(r) == {"op", "ref", "ts"}) or \
-            _is_rate_limited(r, r["ref"]), r
+        assert _is_ping_ok(r) or _is_rate_limited(r), r
     await scene.assert_others_unaffected(bad_open=False)
     await scene.close()
