@@ -105,7 +105,8 @@ function renderRoomList() {
     const status = partner ? store.statusOf(partner.id) : "";
     return {
       key: room.id, room,
-      version: `${room.version}|${store.currentId === room.id}|${status}|${store.displayName(room)}`,
+      version: `${room.version}|${store.currentId === room.id}|${status}|${store.displayName(room)}`
+        + `|${typingText(room)}`,
     };
   });
   reconcile(list, items, createRoomItem, updateRoomItem);
@@ -146,6 +147,7 @@ function updateRoomItem(li, { room }) {
     preview = (who ? `${who}: ` : "") + last.body.replace(/\s+/g, " ");
   }
   const status = partner ? store.statusOf(partner.id) : null;
+  const typing = typingText(room);
   const pic = room.kind === "direct" && partner
     ? h("span", { class: "avatar-wrap" }, avatar(partner), dot(status))
     : h("span", { class: "avatar room-glyph", "aria-hidden": "true" }, icon("hash", 18));
@@ -157,8 +159,9 @@ function updateRoomItem(li, { room }) {
         last ? h("time", { class: "room-time", datetime: new Date(last.ts).toISOString() },
           formatShort(last.ts)) : null),
       h("span", { class: "room-line" },
-        h("span", { class: "room-preview" }, preview),
-        room.unread > 0 ? h("span", { class: "badge", dataset: { unread: room.unread } },
+        typing ? h("span", { class: "room-preview is-typing" }, typing)
+          : h("span", { class: "room-preview" }, preview),
+        room.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true", dataset: { unread: room.unread } },
           room.unread >= 100 ? "99+" : String(room.unread)) : null)),
     h("span", { class: "sr-only" }, [
       status ? `, ${status}` : "",
@@ -315,7 +318,7 @@ function renderTimeline(room, switched) {
   const prevHeight = scroller.scrollHeight;
   const prevTop = scroller.scrollTop;
   reconcile(list, timelineItems(room), createTimelineNode, updateTimelineNode);
-  list.setAttribute("aria-busy", String(!room.timeline));
+  scroller.setAttribute("aria-busy", String(!room.timeline || room.loadingOlder));
   const status = $("history-status");
   if (!room.timeline) status.textContent = "Loading messages…";
   else if (room.loadingOlder) status.textContent = "Loading earlier messages…";
@@ -465,13 +468,17 @@ window.addEventListener("focus", () => {
   if (room && store.isReading(room.id)) store.markRead(room);
 });
 
-function renderTyping(room) {
+function typingText(room) {
   const names = [...room.typing.values()].map((t) => t.user.name || t.user.username);
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  if (names.length > 2) return "Several people are typing…";
+  return "";
+}
+
+function renderTyping(room) {
+  const text = typingText(room);
   const box = $("typing");
-  let text = "";
-  if (names.length === 1) text = `${names[0]} is typing…`;
-  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-  else if (names.length > 2) text = "Several people are typing…";
   if (box.textContent !== text) {
     box.replaceChildren(...(text ? [h("span", { class: "typing-dots", "aria-hidden": "true" },
       h("i"), h("i"), h("i")), h("span", null, text)] : []));

@@ -168,6 +168,8 @@ export class Connection extends EventTarget {
       this.dispatchEvent(new CustomEvent("closed", { detail: { code, reason } }));
       return;
     }
+    // 4029: we flooded the server; start the backoff seconds out, not at once.
+    if (code === 4029) this.attempt = Math.max(this.attempt, 5);
     this._scheduleReconnect(opened, code);
   }
 
