@@ -231,7 +231,7 @@ class ColloquySocket:
             result = await handler(self, request)
             self._reply(ok(ref, **result))
         except ProtocolError as exc:
-            self._reply(error(ref, exc.code, exc.message))
+            self._reply(error(ref if ref is not None else exc.ref, exc.code, exc.message))
         except CloseConnection:
             raise
         except Exception:

@@ -50,10 +50,11 @@ class CloseCode(enum.IntEnum):
 class ProtocolError(Exception):
     """An op cannot be served; becomes an error frame with `code`."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.ref = ref  # known before the op could be read (else the socket's own)
 
 
 class CloseConnection(Exception):
@@ -134,15 +135,16 @@ def parse_request(obj: Any) -> tuple[str, Any]:
     """(op, ref) of a decoded frame, or a bad_request error saying what was wrong."""
     if not isinstance(obj, dict):
         raise bad_request(f"a frame must be an object, got {type(obj).__name__}")
-    op = obj.get("op")
-    if not isinstance(op, str) or not op:
-        raise bad_request("missing field 'op' (string)")
     ref = obj.get("ref")
     if ref is not None and not (
         (isinstance(ref, int) and not isinstance(ref, bool) and abs(ref) < 2**53)
         or (isinstance(ref, str) and len(ref) <= 64)
     ):
         raise bad_request("'ref' must be an integer below 2^53 or a string of at most 64 chars")
+    op = obj.get("op")
+    if not isinstance(op, str) or not op:
+        # The ref is valid: echo it, so the client knows which request failed.
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "missing field 'op' (string)", ref=ref)
     return op, ref
 
 
