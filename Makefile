@@ -32,6 +32,7 @@ run: install
 
 ## make test: lint, start Postgres and Redis if needed, run the suite on both profiles
 test: install services
+	bash scripts/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
