@@ -105,7 +105,8 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"  # only for `collectstatic` behind a CDN
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 # The browser client (plain ES modules, no build step) lives in static/.
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders: `make run` needs no collectstatic step.
