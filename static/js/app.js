@@ -426,7 +426,10 @@ function systemText(item) {
     return d.room && d.room.kind === "direct" ? `${who(d.by)} started this conversation`
       : `${who(d.by)} created ${d.room ? d.room.name : "the room"}`;
   }
-  if (item.type === "member.joined") return `${who(d.by)} added ${who(d.user)}`;
+  if (item.type === "member.joined") {
+    return d.by && d.user && d.by.id === d.user.id ? `${who(d.user)} rejoined`
+      : `${who(d.by)} added ${who(d.user)}`;
+  }
   if (item.type === "member.left") return `${who(d.user)} left`;
   return "";
 }
