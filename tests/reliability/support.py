@@ -410,7 +410,12 @@ class Member:
         c = self.client
         return c is not None and c._reader is not None and not c._reader.done()
 
-    async def reconnect(self, deadline_s: float = 60.0) -> None:
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame, as a network loss would."""
+        if self.client is not None and self.client._ws is not None:
+            self.client._ws.transport.abort()
+
+    async def reconnect(self, deadline_s: float = 60.0, prefer: int | None = None) -> None:
         """Open a socket on the next live server and resume from the last seqs seen."""
         started = time.monotonic()
         old = self.client
@@ -423,7 +428,10 @@ class Member:
         attempt = 0
         while True:
             servers = self.alive() if self.alive is not None else [self.server]
-            order = sorted(servers, key=lambda s: (s == self.server, s))
+            if prefer is not None and prefer in servers:
+                order = sorted(servers, key=lambda s: (s != prefer, s))
+            else:
+                order = sorted(servers, key=lambda s: (s == self.server, s))
             self.server = order[attempt % len(order)]
             attempt += 1
             try:
@@ -656,3 +664,116 @@ class Chat:
 
     async def close(self) -> None:
         await asyncio.gather(*(m.close() for m in self.members.values()))
+
+
+# --- soak ---------------------------------------------------------------------------
+
+
+@dataclass
+class SoakResult:
+    seconds: float
+    clients: int
+    rooms: int
+    counts: dict[str, int]
+    drops: dict[str, int]
+    reconnects: int
+    rss_kib: dict[str, list[tuple[float, int]]]  # process → [(t, VmRSS KiB)]
+    settle_s: float
+    persist_s: float
+    ack_p50_ms: float
+    ack_p99_ms: float
+
+    def rss_summary(self) -> dict[str, dict[str, float]]:
+        """Per process: median RSS in the 25-40% window, in the last 15%, the peak, growth."""
+        out = {}
+        for proc, samples in self.rss_kib.items():
+            if not samples:
+                continue
+            span = samples[-1][0]
+            base = [k for t, k in samples if 0.25 * span <= t <= 0.4 * span]
+            end = [k for t, k in samples if t >= 0.85 * span]
+            if not base or not end:
+                continue
+            b, e = sorted(base)[len(base) // 2], sorted(end)[len(end) // 2]
+            out[proc] = {"baseline_mib": round(b / 1024, 1), "final_mib": round(e / 1024, 1),
+                         "peak_mib": round(max(k for _, k in samples) / 1024, 1),
+                         "start_mib": round(samples[0][1] / 1024, 1),
+                         "growth": round(e / b - 1, 4)}
+        return out
+
+
+async def run_soak(stack: FaultStack, *, seconds: float, clients: int, rooms: int,
+                   msgs_per_second: float, drops_per_second: float,
+                   log: Callable[[str], None] = print) -> SoakResult:
+    """`clients` members in `rooms` rooms chat for `seconds` while sockets drop at random.
+
+    Drops come in three kinds: an abort (TCP reset, no close frame) between sends,
+    a clean close between sends, and an abort while a message.send is in flight
+    (the retry with the same client_id must not make a second message).
+    """
+    per_room = max(2, clients // rooms)
+    chat = Chat(stack, rooms=rooms, members_per_room=per_room, servers=[0, 1], name="soak")
+    t_open = time.monotonic()
+    await chat.open()
+    log(f"soak: {len(chat.members)} sockets in {len(chat.rooms)} rooms open in "
+        f"{time.monotonic() - t_open:.1f}s")
+    members = list(chat.members.values())
+    interval = len(members) / msgs_per_second
+    p_drop = drops_per_second / msgs_per_second
+    drops = {"abort": 0, "close": 0, "abort_in_flight": 0}
+    rss: dict[str, list[tuple[float, int]]] = {name: [] for name in stack.pids()}
+    started = time.monotonic()
+    until = started + seconds
+
+    async def member_loop(m: Member) -> None:
+        await asyncio.sleep(random.uniform(0, interval))
+        while time.monotonic() < until:
+            roll = random.random()
+            if roll < p_drop:
+                kind = random.choice(list(drops))
+                drops[kind] += 1
+                if kind == "abort_in_flight":
+                    sending = asyncio.ensure_future(chat.say(m))
+                    await asyncio.sleep(random.uniform(0, 0.01))
+                    m.abort()
+                    await sending
+                else:
+                    if kind == "abort":
+                        m.abort()
+                    else:
+                        await m.client.close()  # type: ignore[union-attr]
+                    await m.reconnect(prefer=random.choice([0, 1]))
+            else:
+                await chat.say(m)
+            pause = random.expovariate(1 / interval)
+            await asyncio.sleep(max(0.0, min(pause, until - time.monotonic())))
+
+    async def sample_rss() -> None:
+        while time.monotonic() < until:
+            t = time.monotonic() - started
+            for name, pid in stack.pids().items():
+                rss.setdefault(name, []).append((t, vm_rss_kib(pid)))
+            await asyncio.sleep(1.0)
+
+    async def progress() -> None:
+        while time.monotonic() < until:
+            await asyncio.sleep(15)
+            mib = {k: v[-1][1] // 1024 for k, v in rss.items() if v}
+            log(f"soak: t={time.monotonic() - started:.0f}s acked={len(chat.acks)} "
+                f"drops={sum(drops.values())} rss_mib={mib}")
+
+    await asyncio.gather(*(member_loop(m) for m in members), sample_rss(), progress())
+    elapsed = time.monotonic() - started
+    settle_s = await chat.settle(timeout=120)
+    persist_s = await chat.wait_persisted(timeout=120)
+    counts = chat.verify()
+    lat = sorted(chat.ack_latency)
+    result = SoakResult(
+        seconds=elapsed, clients=len(members), rooms=len(chat.rooms), counts=counts,
+        drops=drops, reconnects=sum(m.reconnects for m in members), rss_kib=rss,
+        settle_s=settle_s, persist_s=persist_s,
+        ack_p50_ms=round(1000 * lat[len(lat) // 2], 1),
+        ack_p99_ms=round(1000 * lat[int(0.99 * (len(lat) - 1))], 1),
+    )
+    await chat.close()
+    return result

@@ -1,0 +1,388 @@
+"""Every op against every kind of caller that must be refused, on both codecs.
+
+The op list is read from consumers/ops.py (OPS), so a new op fails
+test_matrix_names_every_op until it is placed in the matrix.
+
+Callers:
+- a member (baseline: every request below is well formed and allowed);
+- an employee who is not a member: `forbidden` for every op naming the room,
+  the rest allowed;
+- a guest: `forbidden` as above, and on rooms.create, rooms.invite (even in a
+  room of theirs), employees.search, and presence of people they share no
+  room with;
+- a deactivated employee: every live socket closed with 4003, a new handshake
+  refused with HTTP 403;
+- a revoked token: its sockets closed with 4001 (protocol.md section 10),
+  a new handshake refused with 403, the same user's other token unaffected.
+
+And no guessing reveals anything: the forbidden frame for an existing room and
+for one that does not exist, whatever seq is asked for, differ only by the
+room id the client sent; other users' streams are forbidden alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import itertools
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from colloquy_client import Client, ConnectionLost
+from tests.stack import PASSWORD, Stack
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NO_SUCH_ROOM = 987_654_321_012
+NO_SUCH_USER = 876_543_210_987
+CODECS = ["json", "msgpack"]
+
+# Ops that name a room (or a room stream): a non-member is refused on each.
+ROOM_OPS = ["rooms.invite", "rooms.leave", "rooms.members", "message.send", "history",
+            "resume", "read", "typing"]
+# Ops that name no room.
+OTHER_OPS = ["ping", "rooms.list", "rooms.create", "presence.set", "presence.query",
+             "presence.subscribe", "employees.search"]
+GUEST_FORBIDDEN = {"rooms.create", "rooms.invite", "employees.search"}
+
+
+def ops_in_source() -> list[str]:
+    """The keys of consumers.ops.OPS, read without importing Django."""
+    tree = ast.parse((ROOT / "consumers" / "ops.py").read_text())
+    for node in ast.walk(tree):
+        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+        if isinstance(target, ast.Name) and target.id == "OPS":
+            value = node.value  # type: ignore[attr-defined]
+            return [k.value for k in value.keys if isinstance(k, ast.Constant)]
+    raise AssertionError("no OPS table in consumers/ops.py")
+
+
+def room_request(op: str, room: int, *, invitee: str, seq: int = 1) -> dict[str, Any]:
+    """Well-formed fields of a room op aimed at `room`."""
+    return {
+        "rooms.invite": {"room": room, "users": [invitee]},
+        "rooms.leave": {"room": room},
+        "rooms.members": {"room": room},
+        "message.send": {"room": room, "body": "matrix", "client_id": uuid.uuid4().hex[:16]},
+        "history": {"stream": f"room:{room}", "limit": 10},
+        "resume": {"streams": {f"room:{room}": 0}},
+        "read": {"room": room, "seq": seq},
+        "typing": {"room": room},
+    }[op]
+
+
+def other_request(op: str, *, about: int, name: str = "matrix") -> dict[str, Any]:
+    """Well-formed fields of an op that names no room (`about`: a user id)."""
+    return {
+        "ping": {},
+        "rooms.list": {},
+        "rooms.create": {"name": name, "members": []},
+        "presence.set": {"status": "online"},
+        "presence.query": {"users": [about]},
+        "presence.subscribe": {"users": [about]},
+        "employees.search": {"query": "", "limit": 5},
+    }[op]
+
+
+class Probe(Client):
+    """A Client whose requests carry a chosen ref and return the reply frame, ok or error."""
+
+    async def ask(self, op: str, ref: Any, timeout: float = 10.0, **fields: Any
+                  ) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            assert self._ws is not None
+            await self._ws.send(self._encode({"op": op, "ref": ref, **fields}))
+            return await asyncio.wait_for(future, timeout)
+        except ConnectionClosed as exc:
+            raise ConnectionLost(exc.rcvd.code if exc.rcvd else None) from None
+        finally:
+            self._pending.pop(ref, None)
+
+
+def server_for(codec: str) -> int:
+    return 0 if codec == "json" else 1  # services: one codec per process
+
+
+async def probe(stack: Stack, username: str, codec: str, *, token: str | None = None
+                ) -> Probe:
+    client = Probe(stack.ws_url(server_for(codec)), token=token or stack.token(username),
+                   codec=codec)
+    await client.connect()
+    await client.ask("ping", "first")  # live events flow from the first request on
+    return client
+
+
+async def handshake_status(stack: Stack, token: str, codec: str) -> int:
+    client = Client(stack.ws_url(server_for(codec)), token=token, codec=codec)
+    try:
+        await client.connect()
+    except InvalidStatus as exc:
+        return exc.response.status_code
+    await client.close()
+    return 101
+
+
+def assert_forbidden(frame: dict[str, Any], ref: Any, op: str) -> None:
+    assert set(frame) == {"op", "ref", "code", "message"}, (op, frame)
+    assert (frame["op"], frame["ref"], frame["code"]) == ("error", ref, "forbidden"), (op, frame)
+
+
+def assert_ok(frame: dict[str, Any], ref: Any, op: str) -> None:
+    assert (frame["op"], frame["ref"]) == ("ok", ref), (op, frame)
+
+
+class World:
+    """Users and rooms for one profile: R (owner, victim-to-be members), GR (owner, guest)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.owner = stack.new_user()
+        self.outsider = stack.new_user()
+        self.invitee = stack.new_user()
+        self.deactivated = stack.new_user()
+        self.revoked = stack.new_user()
+        self.guest = stack.new_user("guest")
+        self.ids: dict[str, int] = {}
+        self.room = 0  # R: owner, deactivated, revoked
+        self.guest_room = 0  # GR: owner, guest
+        self.head = 0  # last seq of R
+
+    async def build(self) -> World:
+        stack = self.stack
+        owner = await probe(stack, self.owner, "json")
+        for name in (self.outsider, self.guest, self.deactivated, self.revoked):
+            c = await probe(stack, name, "json")
+            self.ids[name] = c.hello["user"]["id"]
+            await c.close()
+        self.ids[self.owner] = owner.hello["user"]["id"]
+        r = await owner.ask("rooms.create", 1, name="Secret plans",
+                            members=[self.deactivated, self.revoked])
+        self.room = r["room"]["id"]
+        for i in range(5):
+            ack = await owner.ask("message.send", 10 + i, room=self.room, body=f"secret {i}",
+                                  client_id=f"world-{i}")
+            self.head = ack["seq"]
+        g = await owner.ask("rooms.create", 2, name="Audit", members=[self.guest])
+        self.guest_room = g["room"]["id"]
+        await owner.ask("message.send", 3, room=self.guest_room, body="welcome",
+                        client_id="world-g")
+        await owner.close()
+        return self
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Stack) -> World:
+    return await World(stack).build()
+
+
+def test_matrix_names_every_op() -> None:
+    ops = ops_in_source()
+    assert sorted(ops) == sorted(ROOM_OPS + OTHER_OPS)
+    assert set(ops) >= GUEST_FORBIDDEN
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_member_gets_ok_on_every_op(stack: Stack, world: World, codec: str) -> None:
+    """The baseline: the very requests refused below are well formed."""
+    owner = await probe(stack, world.owner, codec)
+    base = (await owner.ask("rooms.create", "b", name="Baseline",
+                            members=[world.outsider]))["room"]["id"]
+    refs = itertools.count(100)
+    for op in [o for o in OTHER_OPS]:
+        ref = next(refs)
+        assert_ok(await owner.ask(op, ref, **other_request(op, about=world.ids[world.outsider])),
+                  ref, op)
+    for op in [o for o in ROOM_OPS if o != "rooms.leave"] + ["rooms.leave"]:
+        ref = next(refs)
+        fields = room_request(op, base, invitee=world.invitee)
+        assert_ok(await owner.ask(op, ref, **fields), ref, op)
+    await owner.close()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_non_member_is_forbidden_on_every_room_op(stack: Stack, world: World,
+                                                        codec: str) -> None:
+    outsider = await probe(stack, world.outsider, codec)
+    refs = itertools.count(1)
+    for op in ROOM_OPS:
+        ref = next(refs)
+        frame = await outsider.ask(op, ref, **room_request(op, world.room,
+                                                           invitee=world.invitee))
+        assert_forbidden(frame, ref, op)
+    for op in OTHER_OPS:
+        ref = next(refs)
+        frame = await outsider.ask(op, ref, **other_request(op, about=world.ids[world.owner]))
+        assert_ok(frame, ref, op)
+        if op == "rooms.list":
+            assert world.room not in [r["id"] for r in frame["rooms"]]
+    await asyncio.sleep(0.2)
+    leaked = [e for e in outsider.drain_events() if e.get("stream") == f"room:{world.room}"]
+    assert leaked == []
+    await outsider.close()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_guest_is_forbidden_where_documented(stack: Stack, world: World,
+                                                   codec: str) -> None:
+    guest = await probe(stack, world.guest, codec)
+    refs = itertools.count(1)
+    stranger, roommate = world.ids[world.outsider], world.ids[world.owner]
+    # Rooms they are not in: forbidden, as for anyone.
+    for op in ROOM_OPS:
+        ref = next(refs)
+        assert_forbidden(await guest.ask(op, ref, **room_request(
+            op, world.room, invitee=world.invitee)), ref, op)
+    # Ops that name no room.
+    for op in OTHER_OPS:
+        ref = next(refs)
+        frame = await guest.ask(op, ref, **other_request(op, about=stranger))
+        if op in GUEST_FORBIDDEN or (op.startswith("presence.") and op != "presence.set"):
+            assert_forbidden(frame, ref, op)
+        else:
+            assert_ok(frame, ref, op)
+    # Presence of someone they share a room with is allowed.
+    for op in ("presence.query", "presence.subscribe"):
+        ref = next(refs)
+        assert_ok(await guest.ask(op, ref, users=[roommate]), ref, op)
+    ref = next(refs)
+    assert_forbidden(await guest.ask("presence.query", ref, users=[roommate, stranger]),
+                     ref, "presence.query")
+    # In their own room: everything but inviting.
+    for op in [o for o in ROOM_OPS if o != "rooms.leave"]:
+        ref = next(refs)
+        frame = await guest.ask(op, ref, **room_request(op, world.guest_room,
+                                                        invitee=world.invitee))
+        if op == "rooms.invite":
+            assert_forbidden(frame, ref, op)
+        else:
+            assert_ok(frame, ref, op)
+    await guest.close()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_forbidden_reveals_nothing_about_rooms_or_seqs(stack: Stack, world: World,
+                                                            codec: str) -> None:
+    """Existing room vs no such room, any seq: the same frame but for the id sent."""
+    outsider = await probe(stack, world.outsider, codec)
+    head = world.head
+    variants: list[tuple[str, dict[str, Any]]] = [
+        (op, room_request(op, 0, invitee=world.invitee)) for op in ROOM_OPS]
+    for cursor in ({"after": 0}, {"after": head}, {"after": head + 1000}, {"before": head},
+                   {"before": 1}, {"limit": 200}):
+        variants.append(("history", {"stream": "room:0", "limit": 10, **cursor}))
+    for seq in (0, 1, head, head + 1, 10**12):
+        variants.append(("resume", {"streams": {"room:0": seq}}))
+        variants.append(("read", {"room": 0, "seq": seq}))
+
+    def aim(fields: dict[str, Any], room: int) -> dict[str, Any]:
+        out = dict(fields)
+        if "room" in out:
+            out["room"] = room
+        if "stream" in out:
+            out["stream"] = f"room:{room}"
+        if "streams" in out:
+            out["streams"] = {f"room:{room}": v for v in out["streams"].values()}
+        return out
+
+    seen: set[str] = set()
+    for i, (op, fields) in enumerate(variants):
+        real = await outsider.ask(op, i, **aim(fields, world.room))
+        fake = await outsider.ask(op, i, **aim(fields, NO_SUCH_ROOM))
+        assert_forbidden(real, i, op)
+        assert fake == {**real, "message": real["message"].replace(
+            str(world.room), str(NO_SUCH_ROOM))}, (op, fields, real, fake)
+        seen.add(real["message"].replace(str(world.room), "<id>"))
+    # Whatever was asked, only two wordings: "not a member" and "cannot read".
+    assert seen == {"you are not a member of room <id>", "you cannot read room:<id>"}
+    await outsider.close()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_other_users_streams_are_forbidden_alike(stack: Stack, world: World,
+                                                      codec: str) -> None:
+    outsider = await probe(stack, world.outsider, codec)
+    other = world.ids[world.owner]
+    mine = world.ids[world.outsider]
+    refs = itertools.count(1)
+    for op, fields in [("history", {"limit": 10}), ("history", {"after": 0, "limit": 10}),
+                       ("resume", None)]:
+        ref = next(refs)
+        frames = []
+        for user in (other, NO_SUCH_USER):
+            stream = f"user:{user}"
+            req = {"streams": {stream: 0}} if fields is None else {"stream": stream, **fields}
+            frames.append(await outsider.ask(op, ref, **req))
+        real, fake = frames
+        assert_forbidden(real, ref, op)
+        assert real["message"] == f"you cannot read user:{other}"
+        assert fake == {**real, "message": f"you cannot read user:{NO_SUCH_USER}"}
+    # Their own user stream is readable.
+    ref = next(refs)
+    assert_ok(await outsider.ask("history", ref, stream=f"user:{mine}", limit=10), ref,
+              "history")
+    await outsider.close()
+
+
+async def _closed_with(client: Client, timeout: float = 5.0) -> int | str | None:
+    try:
+        return await client.wait_closed(timeout)
+    except TimeoutError:
+        return f"still open after {timeout}s"
+
+
+async def _refused_on_every_op(client: Probe, world: World) -> list[str]:
+    """Ops that did NOT fail with ConnectionLost on a closed socket."""
+    served = []
+    for i, op in enumerate(ROOM_OPS + OTHER_OPS):
+        fields = (room_request(op, world.room, invitee=world.invitee) if op in ROOM_OPS
+                  else other_request(op, about=world.ids[world.owner]))
+        try:
+            frame = await client.ask(op, i, timeout=3, **fields)
+            served.append(f"{op}: {frame}")
+        except (ConnectionLost, TimeoutError):
+            pass
+    return served
+
+
+async def test_deactivated_user_is_closed_4003_and_refused_everywhere(
+    stack: Stack, world: World,
+) -> None:
+    name = world.deactivated
+    sockets = [await probe(stack, name, codec) for codec in CODECS]
+    done = await asyncio.to_thread(stack.manage, "deactivate_employee", name)
+    assert done.stdout.strip() == f"deactivated {name}"
+    assert [await _closed_with(s) for s in sockets] == [4003, 4003]
+    for s in sockets:
+        assert await _refused_on_every_op(s, world) == []
+    token = stack.token(name)
+    assert [await handshake_status(stack, token, codec) for codec in CODECS] == [403, 403]
+    status, _ = stack.post("/api/auth/token", {"username": name, "password": PASSWORD})
+    assert status == 401
+
+
+async def test_revoked_token_is_closed_4001_and_refused_at_the_handshake(
+    stack: Stack, world: World,
+) -> None:
+    name = world.revoked
+    revoked = stack.token(name)
+    status, body = stack.post("/api/auth/token", {"username": name, "password": PASSWORD})
+    assert status == 200
+    kept = body["token"]
+    on_revoked = [await probe(stack, name, codec, token=revoked) for codec in CODECS]
+    on_kept = await probe(stack, name, "msgpack", token=kept)
+    done = await asyncio.to_thread(stack.manage, "revoke_token", revoked[:10])
+    assert done.stdout.startswith("revoked ")
+    assert [await _closed_with(s) for s in on_revoked] == [4001, 4001]
+    for s in on_revoked:
+        assert await _refused_on_every_op(s, world) == []
+    assert [await handshake_status(stack, revoked, codec) for codec in CODECS] == [403, 403]
+    # The same employee's other token: its socket stays open and is still authorised.
+    assert_ok(await on_kept.ask("history", "k", stream=f"room:{world.room}", limit=5), "k",
+              "history")
+    assert await handshake_status(stack, kept, "json") == 101
+    await on_kept.close()
