@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,20 @@ class PgProxy:
         self.thread.join(5)
 
 
+def make_unique(stack: Stack) -> Stack:
+    """Give a services stack a database name and key prefix no other stack can share.
+
+    tests/stack.py names them after the pid and the second, so two stacks built
+    in the same second by one process would collide.
+    """
+    if stack.profile == "services":
+        tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        stack.dbname = f"colloquy_test_{tag}"
+        stack.database_url = f"postgres://postgres@127.0.0.1:5432/{stack.dbname}"
+        stack.env.update(DATABASE_URL=stack.database_url, COLLOQUY_REDIS_PREFIX=f"cqt{tag}")
+    return stack
+
+
 class FaultStack(Stack):
     """The services profile wired through a private Redis and/or a Postgres proxy.
 
@@ -217,6 +232,7 @@ class FaultStack(Stack):
     def __init__(self, *, redis: PrivateRedis | None = None, pg_proxy: PgProxy | None = None,
                  env: dict[str, str] | None = None) -> None:
         super().__init__("services")
+        make_unique(self)
         self.private_redis = redis
         self.pg_proxy = pg_proxy
         if redis is not None:

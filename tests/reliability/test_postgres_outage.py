@@ -6,6 +6,10 @@ and refusing new ones, and it ends with the proxy listening again. The journal
 in Redis is the buffer: sends keep being acked, /readyz reports the lag, the
 persister retries its batch with capped backoff, and once Postgres is back
 everything lands exactly once.
+
+The stack's Redis is a private redis-server with appendonly + appendfsync
+always, so the last test can add a second fault: Redis vanishing while the
+persister is between committing a batch and acknowledging it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tests.reliability.support import (
     Chat,
     FaultStack,
     PgProxy,
+    PrivateRedis,
     get_json,
     journal_lag,
     services_selected,
@@ -43,7 +48,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def proxied() -> Iterator[FaultStack]:
-    stack = FaultStack(pg_proxy=PgProxy().start())
+    stack = FaultStack(pg_proxy=PgProxy().start(), redis=PrivateRedis(aof=True).start())
     try:
         yield stack.start()  # type: ignore[misc]
     finally:
@@ -202,3 +207,44 @@ async def test_new_sockets_authenticate_at_once_after_the_outage(
         finally:
             await client.close()
     assert refused == []
+
+
+# --- a second fault on top: Redis vanishes between commit and acknowledgement -----
+
+
+async def test_persister_survives_redis_vanishing_between_commit_and_ack(
+    proxied: FaultStack, report: Callable[[str, Any], None],
+) -> None:
+    stack = proxied
+    redis, proxy = stack.private_redis, stack.pg_proxy
+    assert redis is not None and proxy is not None
+    chat = await Chat(stack, rooms=1, members_per_room=3, servers=[0, 1], name="both").open()
+    members = list(chat.members.values())
+    for _ in range(5):
+        for m in members:
+            await chat.say(m)
+    await chat.wait_persisted()
+    failed_before = stack.persister_log().count("persist of")
+    await asyncio.to_thread(proxy.cut)
+    for _ in range(5):
+        for m in members:
+            await chat.say(m)
+    await wait_for(lambda: stack.persister_log().count("persist of") > failed_before,
+                   "the persister to fail a write", timeout=20)
+    await asyncio.to_thread(redis.kill)
+    await asyncio.to_thread(proxy.restore)
+    # The persister's next retry (at most 5 s away) commits, then finds Redis gone.
+    await asyncio.sleep(8.0)
+    alive_while_redis_down = stack.persister is not None and stack.persister.poll() is None
+    await asyncio.to_thread(redis.start)
+    t0 = time.monotonic()
+    alive = stack.persister is not None and stack.persister.poll() is None
+    report("persister alive while Redis was down", alive_while_redis_down)
+    report("persister exit code", None if alive or stack.persister is None
+           else stack.persister.returncode)
+    assert alive, "the persister exited:\n" + stack.persister_log()[-2500:]
+    await chat.wait_persisted(timeout=30)
+    report("seconds from Redis back to everything persisted", round(time.monotonic() - t0, 3))
+    await chat.settle(timeout=20)
+    chat.verify()
+    await chat.close()

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client, ColloquyError, ConnectionLost
+from tests.reliability.support import make_unique
 from tests.stack import Stack
 
 PROFILES = os.environ.get("COLLOQUY_TEST_PROFILES", "embedded,services").split(",")
@@ -91,7 +92,7 @@ class Probe(Client):
 
 class Arena:
     def __init__(self, profile: str) -> None:
-        self.stack = Stack(profile)
+        self.stack = make_unique(Stack(profile))
         self.stack.env.update(COLLOQUY_RATE_PER_SECOND="2000", COLLOQUY_RATE_BURST="2000")
         self.loop = LoopThread()
         self.talker_name = self.stack.new_user()
