@@ -533,8 +533,8 @@ class Bench:
                            drain_max=10, stall=1)
         meter = CpuMeter(pids)
         res = load.call("resume", ids=clients, streams={f"room:{rooms['fanout']}": head},
-                        lo=missed["mid_lo"], hi=missed["mid_hi"], timeout=120,
-                        concurrency=concurrency)
+                        lo=missed["mid_lo"], hi=missed["mid_hi"], limit=180.0,
+                        concurrency=concurrency, timeout=400)
         res["concurrency"] = concurrency or len(clients)
         annotate(res, meter.stop(), proc.pid, load.pid)
         res["warm_loss"] = warm["loss"]
@@ -724,12 +724,6 @@ class Bench:
         ctx["persister"] = persister
         spy = None
         spy_out = self.outdir / f"pyspy-{stack.profile}-persister.txt"
-        if self.args.pyspy and pyspy_bin():
-            time.sleep(1.0)  # past Django's start-up
-            spy = subprocess.Popen(
-                [pyspy_bin(), "record", "--pid", str(persister.pid), "--format", "raw",
-                 "--duration", "5", "--rate", "200", "--nonblocking", "-o", str(spy_out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         meter = CpuMeter({"persister": persister.pid, "redis": self.redis_pid})
         t_start = time.monotonic()
         first_t = None
@@ -741,6 +735,11 @@ class Bench:
             now = time.monotonic()
             if rows > base and first_t is None:
                 first_t, first_rows = now, rows
+                if self.args.pyspy and pyspy_bin():  # profile the drain, not the start-up
+                    spy = subprocess.Popen(
+                        [pyspy_bin(), "record", "--pid", str(persister.pid), "--format",
+                         "raw", "--duration", "5", "--rate", "200", "--nonblocking", "-o",
+                         str(spy_out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if rows > last_rows:
                 last_rows, last_t = rows, now
             if rows - base >= total:

@@ -416,7 +416,7 @@ class Worker:
         sock.send_data(self._message(sock, "colloquy", room, mid, t), sock.binary)
 
     async def cmd_resume(self, ids: list[int], streams: dict[str, int], lo: int, hi: int,
-                         timeout: float = 60.0, concurrency: int = 0) -> dict[str, Any]:
+                         limit: float = 60.0, concurrency: int = 0) -> dict[str, Any]:
         """Reconnect `ids` all at once; each resumes `streams` and must get ids [lo, hi)."""
         host, port, path, kind = self.target
         want = hi - lo
@@ -448,7 +448,7 @@ class Worker:
             sock.sink = sink
             try:
                 async with sem:
-                    await open_ws(sock, timeout)
+                    await open_ws(sock, limit)
             except Exception as exc:
                 errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
                 return
@@ -464,7 +464,7 @@ class Worker:
             sock.request({"op": "resume", "ref": 1, "streams": streams}, replied)
 
         await asyncio.gather(*(one(i) for i in ids))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         while (len(done_at) < len(ids) or len(ok_at) < len(ids)) and time.monotonic() < deadline:
             if sum(errors.values()) and len(done_at) + sum(errors.values()) >= len(ids):
                 break

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
+import select
 import time
 from collections.abc import Callable
 from typing import Any
@@ -101,6 +103,7 @@ class WS(asyncio.Protocol):
         self.pending: dict[int, tuple[int, Any]] = {}
         self.on_reply: Callable[[WS, dict[str, Any], int], None] | None = None
         self.last_send = 0.0
+        self.fast: tuple[FastReader, int] | None = None
 
     # --- asyncio.Protocol -------------------------------------------------------
 
@@ -119,6 +122,9 @@ class WS(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.fast is not None:
+            self.fast[0].drop(self.fast[1])
+            self.fast = None
         for fut in (self.opened, self.ready):
             if not fut.done():
                 fut.set_exception(ConnectionError(f"closed before ready ({self.close_code})"))
@@ -260,17 +266,84 @@ class WS(asyncio.Protocol):
             self.send_data(json.dumps(frame, separators=(",", ":")).encode(), False)
 
     def close(self) -> None:
+        if self.fast is not None:  # unregister before the fd is closed (and reused)
+            self.fast[0].drop(self.fast[1])
+            self.fast = None
         if self.transport is not None and not self.transport.is_closing():
             self._write(mask_frame(0x8, (1000).to_bytes(2, "big")))
             self.transport.close()
         self.closed = True
 
 
-async def open_ws(sock: WS, timeout: float = 30.0) -> WS:
-    """Connect, upgrade and (Colloquy) wait for hello."""
+class FastReader:
+    """Reads every open socket through one epoll set the event loop watches as one fd.
+
+    asyncio costs a selector event, a Handle and a callback per readable socket;
+    with a thousand sockets each getting one small frame per message that
+    overhead is most of the client's CPU. After the handshake a socket's
+    transport stops reading (pause_reading) and its fd joins this epoll set: one
+    loop callback then drains every ready socket with a plain recv. Writes still
+    go through the transport.
+    """
+
+    def __init__(self) -> None:
+        self.ep = select.epoll()
+        self.by_fd: dict[int, WS] = {}
+        asyncio.get_running_loop().add_reader(self.ep.fileno(), self._ready)
+
+    def adopt(self, sock: WS) -> None:
+        t = sock.transport
+        if t is None or t.is_closing():
+            return
+        raw = t.get_extra_info("socket")
+        if raw is None:
+            return
+        t.pause_reading()
+        fd = raw.fileno()
+        sock.fast = (self, fd)
+        self.by_fd[fd] = sock
+        self.ep.register(fd, select.EPOLLIN)
+
+    def drop(self, fd: int) -> None:
+        if self.by_fd.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.ep.unregister(fd)
+
+    def _ready(self) -> None:
+        by_fd = self.by_fd
+        for fd, _ in self.ep.poll(0, 4096):
+            sock = by_fd.get(fd)
+            if sock is None:
+                continue
+            try:
+                data = os.read(fd, 1 << 18)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:  # the peer closed: hand the socket back to its transport
+                self.drop(fd)
+                sock.fast = None
+                t = sock.transport
+                if t is not None and not t.is_closing():
+                    t.resume_reading()
+                continue
+            sock.data_received(data)
+
+
+_fast: FastReader | None = None
+
+
+async def open_ws(sock: WS, timeout: float = 30.0, fast: bool = True) -> WS:
+    """Connect, upgrade and (Colloquy) wait for hello; then read through FastReader."""
+    global _fast
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
         await loop.create_connection(lambda: sock, sock.host, sock.port)
         await sock.opened
         await sock.ready
+    if fast:
+        if _fast is None:
+            _fast = FastReader()
+        _fast.adopt(sock)
     return sock
