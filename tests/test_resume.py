@@ -18,8 +18,6 @@ import pytest
 from colloquy_client import Client, ColloquyError
 from tests.stack import Stack
 
-WINDOW = 20  # COLLOQUY_JOURNAL_WINDOW in tests/stack.py
-
 
 class Recorder(Client):
     """The test client, keeping every frame after hello in arrival order."""
@@ -40,6 +38,36 @@ async def open_client(stack: Stack, username: str, *, server: int = 0,
     client.last_seq.update(last_seq or {})
     await client.connect()
     return client
+
+
+class Users:
+    """Fresh users of the stack's pool, their bearer tokens issued in one process.
+
+    Through /api/auth/token each new user costs a password check (PBKDF2, about a
+    second of CPU on a busy machine); sockets authenticate with the token either way.
+    """
+
+    def __init__(self, stack: Stack, employees: int, guests: int = 0) -> None:
+        self.stack = stack
+        self.free = {"employee": [stack.new_user() for _ in range(employees)],
+                     "guest": [stack.new_user("guest") for _ in range(guests)]}
+        names = self.free["employee"] + self.free["guest"]
+        script = (
+            "import json\n"
+            "from core.actions import issue_token\n"
+            "from core.models import Employee\n"
+            f"users = Employee.objects.filter(username__in={names!r})\n"
+            "print('TOKENS', json.dumps({u.username: issue_token(u, 'tests') for u in users}))\n"
+        )
+        out = stack.manage("shell", "-c", script).stdout
+        [line] = [x for x in out.splitlines() if x.startswith("TOKENS ")]
+        tokens = json.loads(line[len("TOKENS "):])
+        assert sorted(tokens) == sorted(names), out
+        stack.tokens.update(tokens)
+
+    def take(self, role: str = "employee") -> str:
+        """A user nobody has used; past the batch, one from the pool (token over HTTP)."""
+        return self.free[role].pop(0) if self.free[role] else self.stack.new_user(role)
 
 
 async def send(client: Client, room: int, body: str, client_id: str) -> dict[str, Any]:
@@ -112,10 +140,16 @@ async def persisted_and_trimmed(stack: Stack, room: int, messages: int, below: i
     return floor
 
 
-async def room_with_reader(stack: Stack, extra: int = 0):
+@pytest.fixture(scope="module")
+def users(stack: Stack) -> Users:
+    return Users(stack, employees=11)  # what this module's tests take, per profile
+
+
+async def room_with_reader(stack: Stack, users: Users, extra: int = 0) -> tuple[
+        Recorder, dict[str, Any], str, Recorder, list[str]]:
     """A room made by a fresh owner with one reader (socket open, first request done)."""
-    owner, member = stack.new_user(), stack.new_user()
-    others = [stack.new_user() for _ in range(extra)]
+    owner, member = users.take(), users.take()
+    others = [users.take() for _ in range(extra)]
     sender = await open_client(stack, owner)
     room = (await sender.request("rooms.create", name="Resume", members=[member, *others]))
     room = room["room"]
@@ -124,12 +158,17 @@ async def room_with_reader(stack: Stack, extra: int = 0):
     return sender, room, member, reader, others
 
 
+def durable(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Frames other than ephemeral events (presence, typing carry no seq)."""
+    return [f for f in frames if f.get("op") != "event" or "seq" in f]
+
+
 def frames_of(client: Recorder, stream: str) -> list[dict[str, Any]]:
     return [f for f in client.frames if f.get("op") == "event" and f["stream"] == stream]
 
 
-async def test_resume_returns_missed_events_in_order_then_ok(stack: Stack) -> None:
-    sender, room, member, reader, _ = await room_with_reader(stack)
+async def test_resume_returns_missed_events_in_order_then_ok(stack: Stack, users: Users) -> None:
+    sender, room, member, reader, _ = await room_with_reader(stack, users)
     rid, stream = room["id"], f"room:{room['id']}"
     await send(sender, rid, "seen", "seen-0")
     await reader.events_of("message.created", 1, stream=stream)
@@ -144,7 +183,7 @@ async def test_resume_returns_missed_events_in_order_then_ok(stack: Stack) -> No
     back = await open_client(stack, member, server=1, last_seq=last)
     ok = await back.request("resume", streams={stream: last[stream]})
     assert ok == {"op": "ok", "ref": ok["ref"], "streams": {stream: acks[-1]["seq"]}, "more": {}}
-    assert back.frames == [
+    assert durable(back.frames) == [
         *(message_frame(rid, a, b, f"m-{i}", author) for i, (a, b) in enumerate(
             zip(acks, bodies, strict=True))),
         ok,
@@ -153,8 +192,9 @@ async def test_resume_returns_missed_events_in_order_then_ok(stack: Stack) -> No
     await asyncio.gather(sender.close(), back.close())
 
 
-async def test_resume_past_the_window_reads_the_database_exactly_once(stack: Stack) -> None:
-    sender, room, member, reader, _ = await room_with_reader(stack)
+async def test_resume_past_the_window_reads_the_database_exactly_once(
+        stack: Stack, users: Users) -> None:
+    sender, room, member, reader, _ = await room_with_reader(stack, users)
     rid, stream = room["id"], f"room:{room['id']}"
     last = dict(reader.last_seq)
     assert last[stream] == 1  # room.created
@@ -169,7 +209,7 @@ async def test_resume_past_the_window_reads_the_database_exactly_once(stack: Sta
     back = await open_client(stack, member, server=1, last_seq=last)
     ok = await back.request("resume", streams={stream: 1})
     assert ok == {"op": "ok", "ref": ok["ref"], "streams": {stream: 61}, "more": {}}
-    assert back.frames == [
+    assert durable(back.frames) == [
         *(message_frame(rid, a, f"old {i}", f"o-{i}", author) for i, a in enumerate(acks)),
         ok,
     ]
@@ -177,8 +217,9 @@ async def test_resume_past_the_window_reads_the_database_exactly_once(stack: Sta
     await asyncio.gather(sender.close(), back.close())
 
 
-async def test_live_messages_during_resume_follow_the_replay_once_each(stack: Stack) -> None:
-    sender, room, member, reader, [talker] = await room_with_reader(stack, extra=1)
+async def test_live_messages_during_resume_follow_the_replay_once_each(
+        stack: Stack, users: Users) -> None:
+    sender, room, member, reader, [talker] = await room_with_reader(stack, users, extra=1)
     rid, stream = room["id"], f"room:{room['id']}"
     last = dict(reader.last_seq)
     await reader.close()
@@ -209,7 +250,7 @@ async def test_live_messages_during_resume_follow_the_replay_once_each(stack: St
     assert back.duplicates == 0
     assert ok["more"] == {}
     # Everything before the ok frame is the contiguous replay (plus held live events).
-    before_ok = back.frames[:back.frames.index(ok)]
+    before_ok = durable(back.frames[:back.frames.index(ok)])
     assert [f["seq"] for f in before_ok] == list(range(2, ok["streams"][stream] + 1))
     bodies = [f["data"]["body"] for f in frames_of(back, stream)]
     assert bodies == [f"old {i}" for i in range(60)] + [f"live {i}" for i in range(30)]
@@ -217,8 +258,8 @@ async def test_live_messages_during_resume_follow_the_replay_once_each(stack: St
 
 
 async def test_auto_reconnect_after_server_restart_gets_every_message_once(
-        stack: Stack) -> None:
-    owner, member = stack.new_user(), stack.new_user()
+        stack: Stack, users: Users) -> None:
+    owner, member = users.take(), users.take()
     sender = await open_client(stack, owner, server=1)
     room = (await sender.request("rooms.create", name="Restart", members=[member]))["room"]
     rid, stream = room["id"], f"room:{room['id']}"
@@ -252,9 +293,9 @@ LONG_ROOM_MESSAGES = 60  # seqs: 1 room.created, then 2..61 messages
 
 
 @pytest.fixture(scope="module")
-async def long_room(stack: Stack) -> dict[str, Any]:
+async def long_room(stack: Stack, users: Users) -> dict[str, Any]:
     """A room with 60 messages, persisted, its older events trimmed from the window."""
-    sender, room, member, reader, _ = await room_with_reader(stack)
+    sender, room, member, reader, _ = await room_with_reader(stack, users)
     rid = room["id"]
     await reader.close()
     author = sender.hello["user"]

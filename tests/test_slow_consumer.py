@@ -1,22 +1,29 @@
 """A socket that stops reading is closed with 4009; the room and its sender never stall.
 
 These tests run on an extra server with the rate limit lifted and an outbound
-queue of 200 frames, so a few hundred KB of backlog overflows it. Every client
-of a test connects to that server (in the embedded profile it is a second
-process with its own in-process fan-out).
+queue of 200 frames. Every client of a test connects to that server (in the
+embedded profile it is a second process with its own in-process fan-out).
 
-A reader that never reads cannot see a close frame queued behind its unread
-data, and daphne (autobahn) aborts the TCP connection 1 s after sending a close
-nobody answers. So the stalled socket starts reading the moment the server logs
-that it is closing it ("closing socket <connection> of user <id>: 4009 …") and
-must then find the 4009 close frame at the end of its backlog.
+The stalled reader is a plain TCP socket that stops calling recv(): the kernel
+buffers on both sides (a few MB on loopback, the server's send buffer
+autotuning included) fill, daphne's transport buffer passes its high-water mark,
+the server's outbound queue for that socket fills, and the server must close it
+with 4009. A reader that never reads cannot see a close frame queued behind its
+unread data, and daphne (autobahn) drops the TCP connection within its close
+handshake timeout (nominally 1 s) of sending a close nobody answers. So the
+stalled socket starts reading, from a thread of its own, the moment the server
+logs that it is closing it ("closing socket <connection> of user <id>: 4009 …"),
+and must then find the 4009 close frame at the end of its backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +35,19 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from colloquy_client import Client
+from colloquy_client import Client, ConnectionLost
 from tests.stack import Stack
+from tests.test_resume import Recorder, Users, open_client
 
 QUEUE_FRAMES = 200
 FAST_ENV = {"COLLOQUY_RATE_PER_SECOND": "100000", "COLLOQUY_RATE_BURST": "100000",
             "COLLOQUY_OUTBOUND_QUEUE_FRAMES": str(QUEUE_FRAMES)}
-BODY = "x" * 3000
+BODY = "x" * 9000
+
+
+@pytest.fixture(scope="module")
+def users(stack: Stack) -> Users:
+    return Users(stack, employees=5)  # what this module's tests take, per profile
 
 
 @pytest.fixture(scope="module")
@@ -48,74 +61,54 @@ def fast_server(stack: Stack) -> Iterator[int]:
         for i, (proc, p) in enumerate(stack.servers):
             if p == port:
                 del stack.servers[i]
-                proc.terminate()
+                proc.kill()
                 proc.wait(10)
                 break
 
 
-class Recorder(Client):
-    """The test client, keeping every frame after hello in arrival order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.frames: list[dict[str, Any]] = []
-
-    def _on_frame(self, frame: dict[str, Any]) -> None:
-        self.frames.append(frame)
-        super()._on_frame(frame)
-
-
-async def open_client(stack: Stack, username: str, server: int,
-                      last_seq: dict[str, int] | None = None) -> Recorder:
-    client = Recorder(stack.ws_url(server), token=stack.token(username))
-    client.last_seq.update(last_seq or {})
-    await client.connect()
-    return client
-
-
 class RawSocket:
-    """A WebSocket over a plain TCP socket with a tiny receive buffer, read only on demand."""
+    """A WebSocket over a blocking TCP socket, read only on demand.
 
-    def __init__(self, url: str, token: str, rcvbuf: int = 4096) -> None:
-        self.url, self.token, self.rcvbuf = url, token, rcvbuf
+    Blocking on purpose: the watch-and-drain step runs in its own thread, so a busy
+    test event loop cannot delay it past autobahn's close handshake timeout."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.token = token
         self.proto = ClientProtocol(parse_uri(url), subprotocols=[Subprotocol("colloquy.v1.json")],
                                     max_size=None)
         self.sock = socket.socket()
         self.pending: list[Any] = []
         self.eof = False
 
-    async def open(self) -> dict[str, Any]:
+    def open(self) -> dict[str, Any]:
         """Handshake; returns the hello frame."""
-        loop = asyncio.get_running_loop()
-        # Before connect, so the window is small from the SYN on (no autotuning).
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
-        self.sock.setblocking(False)
+        self.sock.settimeout(10)
         uri = self.proto.uri
-        await loop.sock_connect(self.sock, (uri.host, uri.port))
+        self.sock.connect((uri.host, uri.port))
         request = self.proto.connect()
         request.headers["Authorization"] = f"Bearer {self.token}"
         self.proto.send_request(request)
-        await self._flush()
-        response = await self._next_event()
+        self._flush()
+        response = self._next_event()
         assert isinstance(response, Response) and response.status_code == 101, response
-        return await self.next_json()
+        return self.next_json()
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _flush(self) -> None:
         for data in self.proto.data_to_send():
             if data:
                 try:
-                    await loop.sock_sendall(self.sock, data)
+                    self.sock.sendall(data)
                 except OSError:
                     return
 
-    async def _next_event(self) -> Any:
-        loop = asyncio.get_running_loop()
+    def _next_event(self) -> Any:
         while not self.pending:
             if self.eof:
                 return None
             try:
-                data = await loop.sock_recv(self.sock, 1 << 16)
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                raise
             except OSError:  # reset: the server aborted the connection
                 data = b""
             if data:
@@ -124,24 +117,32 @@ class RawSocket:
                 self.eof = True
                 self.proto.receive_eof()
             self.pending.extend(self.proto.events_received())
-            await self._flush()  # answers pings and the close frame
+            self._flush()  # answers pings and the close frame
         return self.pending.pop(0)
 
-    async def next_json(self) -> dict[str, Any]:
+    def next_json(self) -> dict[str, Any]:
         while True:
-            event = await self._next_event()
+            event = self._next_event()
             assert event is not None, "connection closed"
             if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
                 return json.loads(event.data)
 
-    async def send_json(self, frame: dict[str, Any]) -> None:
+    def send_json(self, frame: dict[str, Any]) -> None:
         self.proto.send_text(json.dumps(frame).encode())
-        await self._flush()
+        self._flush()
 
-    async def drain(self) -> tuple[list[dict[str, Any]], int | None]:
-        """Read to the end: every text frame still coming, and the close code received."""
+    def drain(self, idle: float = 3.0) -> tuple[list[dict[str, Any]], int | None]:
+        """Read to the end: the text frames still coming and the close code received
+        (None when the server sent no close frame and `idle` seconds passed silently)."""
         frames = []
-        while (event := await self._next_event()) is not None:
+        self.sock.settimeout(idle)
+        while True:
+            try:
+                event = self._next_event()
+            except TimeoutError:
+                break
+            if event is None:
+                break
             if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
                 frames.append(json.loads(event.data))
         self.sock.close()
@@ -152,12 +153,21 @@ def server_log(stack: Stack, index: int) -> Path:
     return stack.tmp / f"server-{stack.servers[index][1]}.log"
 
 
-async def wait_for_log(path: Path, needle: str, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while needle not in path.read_text(errors="replace"):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{needle!r} not logged within {timeout}s")
-        await asyncio.sleep(0.02)
+def wait_for_log(path: Path, needle: str, give_up: threading.Event) -> None:
+    """Block until `needle` is appended to the log; after `give_up` is set, wait 5 s more."""
+    seen = b""
+    deadline = None
+    with path.open("rb") as log:
+        while needle.encode() not in seen:
+            if give_up.is_set():
+                deadline = deadline or time.monotonic() + 5
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{needle!r} was never logged")
+            chunk = log.read()
+            if chunk:
+                seen = seen[-len(needle):] + chunk
+            else:
+                time.sleep(0.005)
 
 
 def room_seqs(frames: list[dict[str, Any]], stream: str) -> list[int]:
@@ -165,74 +175,126 @@ def room_seqs(frames: list[dict[str, Any]], stream: str) -> list[int]:
             if f.get("op") == "event" and f["stream"] == stream and f["type"] == "message.created"]
 
 
-async def test_reader_that_stops_reading_is_closed_4009_and_room_keeps_flowing(
-        stack: Stack, fast_server: int) -> None:
-    owner, slow_user, steady_user = stack.new_user(), stack.new_user(), stack.new_user()
-    sender = await open_client(stack, owner, fast_server)
+MESSAGES = 1000
+IN_FLIGHT = 32  # sends pipelined on the sender's socket
+
+
+@pytest.fixture(scope="module")
+async def firehose(stack: Stack, users: Users, fast_server: int) -> dict[str, Any]:
+    """One room, three members: a sender, a steady reader, and a reader that stops
+    reading after its first request while the sender sends 1,000 messages of 9 KB."""
+    owner, slow_user, steady_user = users.take(), users.take(), users.take()
+    sender = await open_client(stack, owner, server=fast_server)
     room = (await sender.request("rooms.create", name="Firehose",
                                  members=[slow_user, steady_user]))["room"]
-    rid, stream = room["id"], f"room:{room['id']}"
-    steady = await open_client(stack, steady_user, fast_server)
+    stream = f"room:{room['id']}"
+    steady = await open_client(stack, steady_user, server=fast_server)
     await steady.request("ping")
 
     slow = RawSocket(stack.ws_url(fast_server), stack.token(slow_user))
-    hello = await slow.open()
-    await slow.send_json({"op": "ping", "ref": 1})  # releases live events; then it stops reading
+    hello = await asyncio.to_thread(slow.open)
+    slow.send_json({"op": "ping", "ref": 1})  # releases live events; then it stops reading
     closing = (f"closing socket {hello['connection']} of user {hello['user']['id']}: "
                f"4009 (outbound queue full)")
 
-    async def watch() -> tuple[list[dict[str, Any]], int | None]:
-        await wait_for_log(server_log(stack, fast_server), closing, timeout=60)
-        return await slow.drain()
+    sent = threading.Event()
 
-    watcher = asyncio.create_task(watch())
-    acks = []
-    for i in range(1500):
-        acks.append(await sender.request("message.send", room=rid, body=f"{i} {BODY}",
-                                         client_id=f"f-{i}"))
-    seqs = [a["seq"] for a in acks]
-    assert seqs == list(range(2, 1502))  # every ack arrived, one seq each
+    def watch() -> tuple[list[dict[str, Any]], int | None]:
+        wait_for_log(server_log(stack, fast_server), closing, give_up=sent)
+        return slow.drain()
 
-    received, code = await asyncio.wait_for(watcher, 30)
-    assert code == 4009
-    assert received[0] == {"op": "ok", "ref": 1, "ts": received[0]["ts"]}
-    got = room_seqs(received, stream)
-    assert got == list(range(2, 2 + len(got)))  # in order, no gap, before it was cut off
-    assert len(got) < len(seqs)
+    watcher = asyncio.create_task(asyncio.to_thread(watch))
+    slots = asyncio.Semaphore(IN_FLIGHT)
 
-    await asyncio.wait_for(_until_seq(steady, stream, seqs[-1]), 30)
-    assert room_seqs(steady.frames, stream) == seqs
+    async def send(i: int) -> dict[str, Any]:
+        async with slots:
+            return await sender.request("message.send", room=room["id"], body=f"{i} {BODY}",
+                                        client_id=f"f-{i}", timeout=30)
+
+    try:
+        acks = await asyncio.gather(*(send(i) for i in range(MESSAGES)))
+    finally:
+        sent.set()
+    seqs = sorted(a["seq"] for a in acks)
+    bodies = {a["seq"]: f"{i} {BODY}" for i, a in enumerate(acks)}
+    # On a timeout, test_steady_member_gets_every_message_in_order says what is missing.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_until_seq(steady, stream, seqs[-1]), 30)
+    try:
+        received, code = await watcher
+        closed = True
+    except AssertionError:  # never closed: test_stalled_reader_is_closed_… fails on it
+        received, code, closed = [], None, False
+    await sender.close()
+    return {"stream": stream, "seqs": seqs, "bodies": bodies, "steady": steady,
+            "slow_user": slow_user, "slow_hello": hello, "slow_frames": received,
+            "slow_closed": closed, "slow_close": code}
+
+
+async def test_sender_gets_every_ack_while_a_member_stalls(firehose: dict[str, Any]) -> None:
+    assert firehose["seqs"] == list(range(2, 2 + MESSAGES))
+
+
+async def test_steady_member_gets_every_message_in_order(firehose: dict[str, Any]) -> None:
+    steady: Recorder = firehose["steady"]
+    assert room_seqs(steady.frames, firehose["stream"]) == firehose["seqs"]
     assert [f["data"]["body"] for f in steady.frames if f.get("type") == "message.created"] == [
-        f"{i} {BODY}" for i in range(1500)]
+        firehose["bodies"][s] for s in firehose["seqs"]]
     assert steady.duplicates == 0
-    assert steady.close_code is None  # still open
+    assert steady.close_code is None  # never closed for being slow
+    await steady.close()
 
-    # The slow member comes back and resumes from the last event it got.
+
+async def test_stalled_reader_is_closed_with_4009_after_an_unbroken_prefix(
+        firehose: dict[str, Any]) -> None:
+    received = firehose["slow_frames"]
+    assert firehose["slow_closed"], (
+        f"the server never closed the stalled socket: {MESSAGES} messages of {len(BODY)} "
+        f"characters and no 'closing socket … 4009' in its log")
+    assert firehose["slow_close"] == 4009, (
+        f"the server closed the stalled socket, but its close frame never arrived: the "
+        f"connection ended after {len(received)} frames with no close frame")
+    [ok] = [f for f in received if f.get("op") != "event"]  # the ping's reply, nothing else
+    assert ok == {"op": "ok", "ref": 1, "ts": ok["ts"]}
+    got = room_seqs(received, firehose["stream"])
+    assert got == list(range(2, 2 + len(got)))  # in order, no gap, until it was cut off
+    assert len(got) < MESSAGES
+
+
+async def test_stalled_reader_resume_recovers_everything(
+        stack: Stack, fast_server: int, firehose: dict[str, Any]) -> None:
+    stream, seqs = firehose["stream"], firehose["seqs"]
+    got = room_seqs(firehose["slow_frames"], stream)
     last = got[-1] if got else 1
-    back = await open_client(stack, slow_user, fast_server,
-                             last_seq={stream: last, **{s: v for s, v in hello["streams"].items()
-                                                        if s != stream}})
-    ok = await back.request("resume", streams={stream: last}, timeout=30)
+    positions = {**firehose["slow_hello"]["streams"], stream: last}
+    back = await open_client(stack, firehose["slow_user"], server=fast_server,
+                             last_seq=positions)
+    try:
+        ok = await back.request("resume", streams={stream: last}, timeout=15)
+    except ConnectionLost as exc:
+        pytest.fail(f"the resuming socket was closed ({exc}): replaying {seqs[-1] - last} "
+                    f"events must not overflow its own outbound queue of {QUEUE_FRAMES} frames")
     assert ok == {"op": "ok", "ref": ok["ref"], "streams": {stream: seqs[-1]}, "more": {}}
     assert got + room_seqs(back.frames, stream) == seqs
     assert back.duplicates == 0
-    await asyncio.gather(sender.close(), steady.close(), back.close())
+    await back.close()
 
 
 async def _until_seq(client: Client, stream: str, seq: int) -> None:
-    while client.last_seq.get(stream, 0) < seq:
+    while client.last_seq.get(stream, 0) < seq:  # noqa: ASYNC110 - the client has no hook
         await asyncio.sleep(0.05)
 
 
 async def test_socket_that_never_sends_a_request_is_closed_4009_when_held_events_overflow(
-        stack: Stack, fast_server: int) -> None:
-    owner, idle_user = stack.new_user(), stack.new_user()
-    sender = await open_client(stack, owner, fast_server)
+        stack: Stack, users: Users, fast_server: int) -> None:
+    owner, idle_user = users.take(), users.take()
+    sender = await open_client(stack, owner, server=fast_server)
     room = (await sender.request("rooms.create", name="Held", members=[idle_user]))["room"]
-    idle = RawSocket(stack.ws_url(fast_server), stack.token(idle_user), rcvbuf=1 << 20)
-    await idle.open()  # hello read; no request ever sent, so live events are held
+    idle = RawSocket(stack.ws_url(fast_server), stack.token(idle_user))
+    await asyncio.to_thread(idle.open)  # hello read; no request ever sent: events are held
     for i in range(QUEUE_FRAMES + 1):
         await sender.request("message.send", room=room["id"], body=f"h{i}", client_id=f"h-{i}")
-    frames, code = await asyncio.wait_for(idle.drain(), 10)
-    assert (frames, code) == ([], 4009)
+    frames, code = await asyncio.to_thread(idle.drain)
+    held_back = [f for f in frames if f.get("op") != "event" or "seq" in f]  # presence may pass
+    assert (held_back, code) == ([], 4009)
     await sender.close()
