@@ -48,8 +48,9 @@ from rooms.selectors import room_ids_for
 
 log = logging.getLogger(__name__)
 
-# Events fetched per journal read while replaying a stream.
-REPLAY_PAGE = 500
+# Events fetched per journal read while replaying a stream (at most half the
+# outbound queue, so one page never overflows it).
+REPLAY_PAGE = min(500, max(1, settings.OUTBOUND_QUEUE_FRAMES // 2))
 
 
 class State(enum.Enum):
@@ -92,6 +93,7 @@ class ColloquySocket:
         self.paused: dict[str, list[tuple[int | None, str | bytes]]] = {}
         self.out: deque[str | bytes] = deque()
         self.wake = asyncio.Event()
+        self.drained = asyncio.Event()  # set when the queue is at most half full
         self.gate: WriteGate | None = None
         self.close_code = 1000  # set by close_soon before the writer sends it
         self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
@@ -122,7 +124,7 @@ class ColloquySocket:
             accept["subprotocol"] = self.codec.subprotocol
         await self.send(accept)
         self.state = State.OPEN
-        self.gate = attach_gate(self.send)
+        self.gate = attach_gate(self.send, self.binary)
         hub = rt.hub
         hub.attach(self)
         try:
@@ -184,6 +186,8 @@ class ColloquySocket:
                 if self.state is not State.OPEN and not self.out:
                     break
             await self.send({"type": "websocket.send", key: self.out.popleft()})
+            if len(self.out) <= settings.OUTBOUND_QUEUE_FRAMES // 2:
+                self.drained.set()
         await self.send({"type": "websocket.close", "code": self.close_code})
 
     def close_soon(self, code: int, reason: str = "") -> None:
@@ -198,6 +202,7 @@ class ColloquySocket:
         if self.gate is not None:
             self.gate.resumeProducing()
         self.wake.set()
+        self.drained.set()
 
     # --- inbound ---------------------------------------------------------------
 
@@ -256,10 +261,16 @@ class ColloquySocket:
     def _enqueue(self, payload: str | bytes) -> None:
         if self.state is not State.OPEN:
             return
-        if len(self.out) >= settings.OUTBOUND_QUEUE_FRAMES:
+        out = self.out
+        if not out:
+            gate = self.gate
+            if gate is not None and gate.direct is not None and gate.is_open():
+                gate.direct(payload)  # nothing queued ahead of it: write now
+                return
+        elif len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
             self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
             return
-        self.out.append(payload)
+        out.append(payload)
         self.wake.set()
 
     def _emit(self, stream: str, seq: int | None, payload: str | bytes) -> None:
@@ -281,7 +292,11 @@ class ColloquySocket:
                 return
             self.held.append((stream, seq, payload))
         elif stream in self.paused:
-            self.paused[stream].append((seq, payload))
+            waiting = self.paused[stream]
+            if len(waiting) >= settings.OUTBOUND_QUEUE_FRAMES:
+                self.close_soon(CloseCode.SLOW_CONSUMER, "live events outran a replay")
+                return
+            waiting.append((seq, payload))
         else:
             self._emit(stream, seq, payload)
 
@@ -323,6 +338,11 @@ class ColloquySocket:
             written = 0
             try:
                 while written < max_events:
+                    # A replay is paced by the client's reading: it never fills
+                    # more than half the outbound queue.
+                    await self._wait_drained()
+                    if self.state is not State.OPEN:
+                        return False
                     want = min(REPLAY_PAGE, max_events - written)
                     page = await streams.read(stream, after=self.sent[stream], limit=want)
                     for seq, frame in page:
@@ -336,6 +356,12 @@ class ColloquySocket:
             finally:
                 for seq, payload in self.paused.pop(stream, ()):
                     self._emit(stream, seq, payload)
+
+    async def _wait_drained(self) -> None:
+        half = settings.OUTBOUND_QUEUE_FRAMES // 2
+        while len(self.out) > half and self.state is State.OPEN:
+            self.drained.clear()
+            await self.drained.wait()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
