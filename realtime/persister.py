@@ -162,15 +162,44 @@ class RedisPersister:
             self.ensure_group()
 
     def _ack(self, ids: list[bytes], entries: list[PendingEntry]) -> None:
-        tops: dict[str, int] = {}
-        for e in entries:
-            tops[e.stream] = max(tops.get(e.stream, 0), e.seq)
         pipe = self.redis.pipeline(transaction=False)
         pipe.xack(self.stream, self.group, *ids)
         pipe.xdel(self.stream, *ids)
-        for stream, top in tops.items():
-            floor = top - settings.JOURNAL_WINDOW
+        pipe.xrange(self.stream, count=1)
+        oldest = pipe.execute()[2]
+        # The journal keeps every entry not yet committed, by any persister, in
+        # append order, which within a stream is seq order. So an entry older than
+        # the oldest one left is committed, and so is every earlier seq of its
+        # stream: only those may leave a window. (Another persister may still hold
+        # a newer seq of the same stream than ours, or an older one.)
+        horizon = _id_key(oldest[0][0].decode()) if oldest else None
+        # Streams whose trim had to wait for an older entry: "<seq>|<journal id>".
+        later_key = self.key("trimlater")
+        waiting = [
+            PendingEntry(jid, stream.decode(), int(seq), "")
+            for stream, value in self.redis.hgetall(later_key).items()
+            for seq, _, jid in [value.decode().partition("|")]
+        ]
+        floors: dict[str, int] = {}
+        deferred: dict[str, PendingEntry] = {}
+        for e in [*waiting, *entries]:
+            if horizon is None or _id_key(e.entry_id) < horizon:
+                floors[e.stream] = max(floors.get(e.stream, 0), e.seq)
+            elif e.seq > getattr(deferred.get(e.stream), "seq", 0):
+                deferred[e.stream] = e
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, committed in floors.items():
+            floor = committed - settings.JOURNAL_WINDOW
             if floor > 0:
-                # Only committed entries are ever trimmed from a window.
                 pipe.xtrim(self.key("win", stream), minid=f"{floor + 1}-0", approximate=True)
+        done = [w.stream for w in waiting if w.stream not in deferred]
+        if done:
+            pipe.hdel(later_key, *done)
+        for stream, e in deferred.items():
+            pipe.hset(later_key, stream, f"{e.seq}|{e.entry_id}")
         pipe.execute()
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, n = entry_id.partition("-")
+    return int(ms), int(n or 0)

@@ -183,8 +183,9 @@ async def test_acked_message_stays_readable_while_a_stalled_persister_holds_it(
         started = asyncio.get_running_loop().time()
         for i in range(60):  # newer entries, persisted by the live persister
             await send(senders[i % 2], rid, f"newer {i}", f"newer-{i}")
-        await until(lambda: (window_floor(stack, stream) or 0) > held["seq"],
-                    f"the window to be trimmed past seq {held['seq']}", timeout=10)
+        # The live persister commits all 60 newer entries while seq held stays pending.
+        await until(lambda: journal_lag(stack) == 1, "the newer entries to be persisted")
+        assert (window_floor(stack, stream) or 0) <= held["seq"]  # not trimmed past it
         reader = await open_client(stack, member, server=1)
         page = await reader.request("history", stream=stream, after=held["seq"] - 1, limit=200)
         elapsed = asyncio.get_running_loop().time() - started
@@ -192,6 +193,10 @@ async def test_acked_message_stays_readable_while_a_stalled_persister_holds_it(
         assert seqs == list(range(held["seq"], held["seq"] + 61)), (
             f"{elapsed:.1f}s after seq {held['seq']} was acked and handed to a stalled "
             f"persister, history starts at {seqs[:1]}")
+        # Once the live persister claims and commits it, the deferred trim happens.
+        await until(lambda: (window_floor(stack, stream) or 0) > held["seq"],
+                    f"the window to be trimmed past seq {held['seq']} after the claim",
+                    timeout=15)
         await reader.close()
     finally:
         stalled.send_signal(signal.SIGKILL)
