@@ -323,6 +323,14 @@ class Bench:
                 break
             if rates is None:
                 rate = round(rate * cfg["growth"], 1)
+        # Nothing held at the first rate: step down (halving, to 0.5 msgs/s) to find one.
+        while rates is None and good is None and bad is not None and bad / 2 >= 0.5 \
+                and server.alive():
+            res = step(round(bad / 2, 2))
+            if res["held"]:
+                good = res["rate"]
+            else:
+                bad = res["rate"]
         for _ in range(cfg["bisect"] if rates is None else 0):
             if good is None or bad is None or bad - good < max(1.0, 0.05 * good):
                 break
@@ -845,6 +853,10 @@ def idle_scenario(load: Load, proc: Proc, port: int, path: str, specs: list[dict
     cpu1 = servers.cpu_seconds(proc.pid)
     first = load.call("first", ids=[s["id"] for s in specs[10:]]) if kind == "colloquy" else None
     time.sleep(2.0)
+    # What the open sockets cost while nothing is said (heartbeats, presence refresh…).
+    hold = CpuMeter({"server": proc.pid})
+    time.sleep(10.0)
+    hold_cpu = hold.stop()
     rss1 = rss_kib(proc.pid)
     info = load.call("info")
     opened = conn["ok"] + warm["ok"]
@@ -852,11 +864,14 @@ def idle_scenario(load: Load, proc: Proc, port: int, path: str, specs: list[dict
            "rss_before_kib": rss0, "rss_after_kib": rss1,
            "rss_per_connection_kib": round((rss1 - rss0) / max(1, conn["ok"]), 2),
            "server_cpu_ms_per_connect": round((cpu1 - cpu0) * 1000 / max(1, conn["ok"]), 3),
-           "client_rss_kib": rss_kib(load.pid), "still_open": info["open"]}
+           "client_rss_kib": rss_kib(load.pid), "still_open": info["open"],
+           "quiet_server_cores": round(hold_cpu["server_cpu_s"] / hold_cpu["wall_s"], 3),
+           "quiet_other_cores": hold_cpu["other_cores"]}
     log(f"  idle: {opened} open, connect {conn['per_s']}/s (p99 "
         f"{conn['connect_ms']['p99']} ms), RSS {rss0}→{rss1} KiB = "
         f"{out['rss_per_connection_kib']} KiB/connection, "
-        f"{out['server_cpu_ms_per_connect']} ms CPU/connect")
+        f"{out['server_cpu_ms_per_connect']} ms CPU/connect; quiet, the server uses "
+        f"{out['quiet_server_cores']} core")
     load.call("close")
     return out
 

@@ -223,10 +223,13 @@ class Worker:
         return time.monotonic() - t0
 
     def _result(self, sink: Sink, expected: int, sent: int, acks: Acks | None,
-                send_s: float, drain_s: float, t_first: int, receivers: list[WS]
-                ) -> dict[str, Any]:
+                send_s: float, drain_s: float, t_first: int, receivers: list[WS],
+                min_span: float = 0.0) -> dict[str, Any]:
         closed = collections.Counter(s.close_code for s in receivers if s.closed)
+        # First send to last receipt, but never shorter than the sending window (a step
+        # of one message would otherwise report its burst speed).
         span = (max(sink.last, t_first) - t_first) / 1e6 if sink.count else 0.0
+        span = max(span, send_s, min_span)
         return {
             "sent": sent, "acked": acks.ok if acks else sent,
             "ack_errors": dict(acks.errors) if acks else {},
@@ -290,7 +293,8 @@ class Worker:
         # Stop counting (late frames of this step must not land in the next one).
         for sock in recv:
             sock.sink = None
-        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv)
+        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv,
+                           min_span=duration)
         out["rate"] = rate
         out["receivers"] = len(recv)
         out["mid_lo"], out["mid_hi"] = sink.lo, mid_hi
@@ -366,7 +370,8 @@ class Worker:
         recv = [s for s, _ in everyone]
         for sock in recv:
             sock.sink = None
-        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv)
+        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv,
+                           min_span=duration)
         out["rate"] = total_rate
         out["receivers"] = len(recv)
         return out

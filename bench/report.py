@@ -150,7 +150,9 @@ def render(results: dict[str, Any]) -> str:
                     f"{_f(idle['rss_per_connection_kib'], 1)} KiB RSS each (target ≤ 40); "
                     f"connect rate {_f(idle['connect']['per_s'])}/s (p99 "
                     f"{_f(idle['connect']['connect_ms']['p99'])} ms), "
-                    f"{_f(idle['server_cpu_ms_per_connect'], 2)} ms server CPU per connect.",
+                    f"{_f(idle['server_cpu_ms_per_connect'], 2)} ms server CPU per connect; "
+                    f"holding them quietly costs {_f(idle.get('quiet_server_cores'), 3)} "
+                    f"server core.",
                     ""]
         ps = run.get("persist")
         if ps:
