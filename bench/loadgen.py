@@ -88,7 +88,7 @@ class Worker:
 
     async def cmd_connect(self, host: str, port: int, path: str, specs: list[dict[str, Any]],
                           kind: str = "colloquy", concurrency: int = 200,
-                          timeout: float = 60.0) -> dict[str, Any]:
+                          limit: float = 60.0) -> dict[str, Any]:
         """Open one socket per spec ({id, headers, subprotocol}), `concurrency` at a time."""
         self.target = (host, port, path, kind)
         sem = asyncio.Semaphore(concurrency)
@@ -102,7 +102,7 @@ class Worker:
                 sock = WS(spec["id"], host, port, path, spec.get("headers"),
                           spec.get("subprotocol"), kind)
                 try:
-                    await open_ws(sock, timeout)
+                    await open_ws(sock, limit)
                 except Exception as exc:
                     errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
                     sock.close()
@@ -129,7 +129,7 @@ class Worker:
                 if sock.kind == "colloquy" and not sock.closed and sock.last_send < cutoff:
                     sock.request({"op": "ping"})
 
-    async def cmd_first(self, ids: list[int], timeout: float = 60.0) -> dict[str, Any]:
+    async def cmd_first(self, ids: list[int], limit: float = 60.0) -> dict[str, Any]:
         """Each Colloquy socket's first request (a ping), which releases held events."""
         t0 = time.monotonic()
         socks = [self.socks[i] for i in ids if i in self.socks]
@@ -140,7 +140,7 @@ class Worker:
 
         for sock in socks:
             sock.request({"op": "ping", "ref": 0}, cb(sock))
-        while time.monotonic() - t0 < timeout:
+        while time.monotonic() - t0 < limit:
             waiting = [s for s in socks if s.sid not in replied and not s.closed]
             if not waiting:
                 break
@@ -150,7 +150,7 @@ class Worker:
                 "missing": sum(1 for s in socks if s.sid not in replied and not s.closed),
                 "elapsed_s": round(time.monotonic() - t0, 3)}
 
-    async def cmd_reopen(self, timeout: float = 60.0) -> dict[str, Any]:
+    async def cmd_reopen(self, limit: float = 60.0) -> dict[str, Any]:
         """Reconnect every socket the server closed (e.g. 4009 after an overload step)."""
         host, port, path, kind = self.target
         dead = [i for i, s in self.socks.items() if s.closed]
@@ -162,9 +162,9 @@ class Worker:
         specs = [self.specs[i] for i in dead]
         for i in dead:
             self.socks.pop(i, None)
-        res = await self.cmd_connect(host, port, path, specs, kind, 200, timeout)
+        res = await self.cmd_connect(host, port, path, specs, kind, 200, limit)
         if kind == "colloquy":
-            await self.cmd_first([s["id"] for s in specs], timeout)
+            await self.cmd_first([s["id"] for s in specs], limit)
         return {"reopened": res["ok"], "failed": res["failed"], "codes": dict(codes)}
 
     async def cmd_close(self, ids: list[int] | None = None) -> dict[str, Any]:
