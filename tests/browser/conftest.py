@@ -112,7 +112,7 @@ class BrowserStack:
         return f"Employee {int(username[1:])}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server() -> Iterator[BrowserStack]:
     bs = BrowserStack(PROFILE).start()
     try:
@@ -121,7 +121,7 @@ def server() -> Iterator[BrowserStack]:
         bs.stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
