@@ -37,9 +37,6 @@ def main() -> int:
             stack, seconds=args.seconds, clients=args.clients, rooms=args.rooms,
             msgs_per_second=args.rate, drops_per_second=args.drops,
             log=lambda line: print(line, file=sys.stderr, flush=True)))
-    except AssertionError as exc:
-        print(f"soak FAILED: {exc}", file=sys.stderr)
-        return 1
     finally:
         stack.stop()
     rss = result.rss_summary()
@@ -47,9 +44,12 @@ def main() -> int:
         "seconds": round(result.seconds, 1), "sockets": result.clients, "rooms": result.rooms,
         **result.counts, "drops": result.drops, "reconnects": result.reconnects,
         "ack_p50_ms": result.ack_p50_ms, "ack_p99_ms": result.ack_p99_ms,
-        "settle_s": round(result.settle_s, 2), "persist_s": round(result.persist_s, 2),
-        "rss": rss, "lost": 0, "duplicated": 0,
+        "settle_s": result.settle_s, "persist_s": result.persist_s,
+        "rss": rss, "error_lines": result.error_lines,
     }, indent=2))
+    if result.failures:
+        print("soak FAILED:\n" + "\n".join(result.failures), file=sys.stderr)
+        return 1
     grown = {p: r["growth"] for p, r in rss.items()
              if p.startswith("server") and r["growth"] >= args.max_growth}
     if grown:

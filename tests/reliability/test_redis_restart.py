@@ -179,18 +179,24 @@ async def test_bus_resubscribes_by_itself_when_its_pubsub_connections_are_killed
     await chat.run(seconds=7.0, interval=0.25, during=kill_pubsub)
     settle_s = await chat.settle(timeout=20)
     await chat.wait_persisted()
-    counts = chat.verify()
+    counts = chat.verify(check_repeats=False)
     reconnected = [t for t in log_times(stack, "redis bus reconnected") if t >= started]
     report("pub/sub connections killed", killed)
     report("bus reconnects logged", len(reconnected))
     report("messages acked", counts["acked"])
     report("deliveries checked", counts["deliveries"])
+    report("events sent twice to one socket by the catch-up", counts["repeats"])
     report("seconds to settle", round(settle_s, 3))
     assert sum(killed) >= 4  # two servers x two kills
     assert len(reconnected) >= 4
     assert all(m.reconnects == 0 for m in chat.members.values())
     admin.close()
     await chat.close()
+    # protocol.md, "Ordering rules": within a stream a socket never receives a seq
+    # twice. The catch-up after a bus reconnect must not re-send what went out live.
+    assert counts["repeats"] == 0, (
+        f"{counts['repeats']} events were written twice to the same socket after the bus "
+        "reconnected (Hub.resync_all -> ColloquySocket.resync/_catch_up -> replay)")
 
 
 @pytest.fixture(scope="module")
@@ -272,12 +278,20 @@ async def test_durable_restart_loses_nothing_acked(durable_restart: Restart,
     chat = out.chat
     await chat.settle(timeout=30)
     await chat.wait_persisted()
-    counts = chat.verify()
+    counts = chat.verify(check_repeats=False)
     report("acked", counts["acked"])
     report("persisted exactly once", counts["persisted"])
     report("deliveries checked", counts["deliveries"])
+    report("events sent twice to one socket by the catch-up", counts["repeats"])
     assert out.lost() == set()
     assert out.members_reconnected == 0
+
+
+async def test_durable_restart_sends_no_event_twice_to_a_socket(durable_restart: Restart) -> None:
+    """protocol.md, "Ordering rules": within a stream, never a seq twice."""
+    chat = durable_restart.chat
+    repeats = {m.username: m.repeats for m in chat.members.values() if m.repeats}
+    assert repeats == {}, f"events written twice after the bus reconnected: {repeats}"
 
 
 async def test_durable_restart_keeps_every_room_stream_gapless(

@@ -12,13 +12,14 @@ received every message exactly once, live or by resume.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.reliability.support import Chat, FaultStack, services_selected
+from tests.reliability.support import Chat, FaultStack, error_lines, services_selected
 
 pytestmark = [
     pytest.mark.skipif(not services_selected(), reason="needs the services profile"),
@@ -81,4 +82,49 @@ async def test_kill_9_mid_conversation_loses_and_repeats_nothing(
     ]:
         report(name, value)
     assert recovered < 10.0
+    await chat.close()
+
+
+async def test_sockets_vanishing_mid_fan_out_cost_their_room_mates_nothing(
+    two_servers: FaultStack, report: Callable[[str, Any], None],
+) -> None:
+    """Clients whose TCP connections drop while a message fans out: the rest still get it.
+
+    Members on server 0 that never disconnect share a room with members whose
+    connections are reset (no close frame) while a burst is being fanned out on
+    that same process. Live delivery to the steady members must not depend on
+    whether a neighbour's connection was still there.
+    """
+    stack = two_servers
+    chat = await Chat(stack, rooms=1, members_per_room=12, servers=[1], name="vanish").open()
+    [room] = chat.rooms
+    names = chat.rooms[room]
+    talker = chat.members[names[0]]
+    steady = [chat.members[n] for n in names[1:5]]
+    droppers = [chat.members[n] for n in names[5:]]
+    for m in steady + droppers:  # everyone but the talker listens on server 0
+        await m.close()
+        m.server = 0
+        await m.connect()
+    rounds = 15
+    for _ in range(rounds):
+        for d in droppers:
+            if not d.is_open():
+                d.server = 0
+                await d.connect()
+        burst = [asyncio.ensure_future(chat.say(talker, room)) for _ in range(5)]
+        for d in droppers:
+            await asyncio.sleep(random.uniform(0, 0.004))
+            d.abort()
+        await asyncio.gather(*burst)
+    await asyncio.sleep(1.0)
+    sent = [a for a in chat.acks.values() if a.room == room]
+    missing = chat.missing(sent)
+    short = {n: v for n, v in missing.items() if n in {m.username for m in steady}}
+    errors = error_lines(stack)
+    report("messages fanned out while neighbours vanished", len(sent))
+    report("connections reset mid fan-out", rounds * len(droppers))
+    report("steady members short of a message", {n: len(v) for n, v in short.items()})
+    report("ERROR log lines by logger", errors)
+    assert short == {}, chat.describe_missing()
     await chat.close()
