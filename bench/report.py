@@ -55,8 +55,6 @@ def render(results: dict[str, Any]) -> str:
                f"{m.get('postgres')}; server code at commit {m.get('commit')}; load average "
                f"at start {m.get('loadavg_at_start')}. Wall time {results.get('wall_s')} s. "
                f"Command: `{results.get('command')}`")
-    out += ["", "## Fan-out, 1,000 members, one sender (highest rate with p99 ≤ 150 ms and "
-            "zero loss)", "", HEAD]
     base = runs.get("baselines", {})
     pure = base.get("pure_asyncio", {})
     stock = base.get("stock_channels", {})
@@ -67,6 +65,16 @@ def render(results: dict[str, Any]) -> str:
         for name, val in run.items():
             if name.startswith("fanout") and isinstance(val, dict) and "steps" in val:
                 fan_rows.append((f"{key} {name[7:]}", val))
+    if fan_rows or pure or stock:
+        out += fanout_section(fan_rows, pure, stock)
+    out += rest(runs, base, pure)
+    return "\n".join(out) + "\n"
+
+
+def fanout_section(fan_rows: list[tuple[str, dict[str, Any]]], pure: dict[str, Any],
+                   stock: dict[str, Any]) -> list[str]:
+    out = ["", "## Fan-out, 1,000 members, one sender (highest rate with p99 ≤ 150 ms and "
+           "zero loss)", "", HEAD]
     for label, val in fan_rows:
         out.append(_step_row(label, val.get("held"),
                              f"first failed at {_f(val.get('first_failed_rate'))}/s; "
@@ -109,6 +117,11 @@ def render(results: dict[str, Any]) -> str:
             out.append(_step_row(label, s, ("held" if s.get("held") else "failed")
                                  + (f", closed {closed}" if closed else "")))
     out += ["", "</details>"]
+    return out
+
+
+def rest(runs: dict[str, Any], base: dict[str, Any], pure: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     # Ack latency at half rate, resume, rooms, idle, persistence.
     for key, run in runs.items():
         if not key.startswith("colloquy-"):
@@ -191,7 +204,7 @@ def render(results: dict[str, Any]) -> str:
                        f"with 1,000 connected; connect {_f(b['connect']['per_s'])}/s.")
     if base.get("error"):
         out.append(f"baselines error: {base['error']}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 if __name__ == "__main__":
