@@ -214,16 +214,19 @@ class ColloquySocket:
                                   f"frame of {size} bytes; the limit is {settings.MAX_FRAME_BYTES}")
         ref: Any = None
         first = self.held is not None
+        # Every frame takes a token, garbage included, so a flood of junk is a flood.
+        allowed = self.bucket.take()
+        if not allowed and self.bucket.strikes >= settings.FLOOD_STRIKES:
+            raise CloseConnection(CloseCode.FLOOD, "kept sending after rate_limited")
         try:
-            request = self.codec.decode(raw)
-            op, ref = parse_request(request)
-            if not self.bucket.take():
-                if self.bucket.strikes >= settings.FLOOD_STRIKES:
-                    raise CloseConnection(CloseCode.FLOOD, "kept sending after rate_limited")
+            if not allowed:
+                ref = self._ref_of(raw)
                 raise ProtocolError(
                     ErrorCode.RATE_LIMITED,
                     f"more than {settings.RATE_PER_SECOND:g} ops per second; slow down",
                 )
+            request = self.codec.decode(raw)
+            op, ref = parse_request(request)
             from consumers.ops import OPS
 
             handler = OPS.get(op)
@@ -251,6 +254,14 @@ class ColloquySocket:
         if self.presence == "away" and not self.away_by_choice:
             self.presence = "online"
             await (await runtime.get()).presence.status_changed(self)
+
+    def _ref_of(self, raw: str | bytes) -> Any:
+        """The request's ref if the frame is readable, for a rate_limited answer."""
+        assert self.codec is not None
+        try:
+            return parse_request(self.codec.decode(raw))[1]
+        except ProtocolError as exc:
+            return exc.ref
 
     def _reply(self, frame: dict[str, Any]) -> None:
         assert self.codec is not None

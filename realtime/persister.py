@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DataError, close_old_connections, transaction
 
 from realtime.journal import PendingEntry
 
@@ -43,12 +43,21 @@ def write_batch(entries: list[PendingEntry]) -> None:
 
 
 def write_with_retry(entries: list[PendingEntry], stop: threading.Event | None = None) -> None:
-    """Write a batch, retrying with capped backoff while the database is down."""
+    """Write a batch, retrying with capped backoff while the database is down.
+
+    An entry the database refuses as data (DataError: a value it cannot store)
+    would stall the journal forever if retried with its batch; the batch is then
+    written entry by entry and the refused ones are logged and skipped. The
+    socket layer refuses such values up front, so this is a last line of defence.
+    """
     delay = 0.2
     while True:
         try:
             close_old_connections()
             write_batch(entries)
+            return
+        except DataError:
+            _write_one_by_one(entries)
             return
         except Exception as exc:
             log.warning("persist of %d entries failed (%s); retrying in %.1fs",
@@ -57,6 +66,15 @@ def write_with_retry(entries: list[PendingEntry], stop: threading.Event | None =
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _write_one_by_one(entries: list[PendingEntry]) -> None:
+    for entry in entries:
+        try:
+            write_batch([entry])
+        except DataError as exc:
+            log.error("skipping journal entry %s#%d: the database refuses it (%s)",
+                      entry.stream, entry.seq, type(exc).__name__)
 
 
 # --- embedded ----------------------------------------------------------------

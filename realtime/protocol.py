@@ -87,6 +87,10 @@ def _json_encode(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+# No request nests deeper than 3 levels; 32 leaves room and bounds the walk.
+MAX_NESTING = 32
+
+
 def _json_decode(raw: str | bytes) -> Any:
     if isinstance(raw, bytes):
         raise bad_request("expected a text frame on colloquy.v1.json, got a binary frame")
@@ -94,6 +98,34 @@ def _json_decode(raw: str | bytes) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise bad_request(f"frame is not valid JSON: {exc}") from None
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no unpaired surrogate: what Postgres (and UTF-8) can hold."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_strings(obj: Any, depth: int = 0) -> None:
+    """Refuse NUL and unpaired surrogates anywhere in a frame: Postgres cannot
+    store them, and one such body must not stall the persister for everyone."""
+    if depth > MAX_NESTING:
+        raise bad_request(f"frame nests deeper than {MAX_NESTING} levels")
+    if isinstance(obj, str):
+        if not _storable(obj):
+            raise bad_request("strings may not contain NUL (\\u0000) or unpaired surrogates")
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            check_strings(key, depth + 1)
+            check_strings(value, depth + 1)
+    elif isinstance(obj, list):
+        for value in obj:
+            check_strings(value, depth + 1)
 
 
 def _msgpack_encode(obj: Any) -> bytes:
@@ -106,11 +138,12 @@ def _msgpack_decode(raw: str | bytes) -> Any:
     try:
         # unpackb caps every container and string at the frame's own length, so a
         # hostile frame cannot make unpacking allocate more than it sent.
-        return msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        obj = msgpack.unpackb(raw, raw=False, strict_map_key=True)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise bad_request(f"frame is not valid msgpack: {exc}") from None
     except Exception as exc:  # msgpack raises assorted types on garbage
         raise bad_request(f"frame is not valid msgpack: {type(exc).__name__}") from None
+    return obj
 
 
 JSON = Codec(SUBPROTOCOL_JSON, False, _json_encode, _json_decode)
@@ -138,9 +171,14 @@ def parse_request(obj: Any) -> tuple[str, Any]:
     ref = obj.get("ref")
     if ref is not None and not (
         (isinstance(ref, int) and not isinstance(ref, bool) and abs(ref) < 2**53)
-        or (isinstance(ref, str) and len(ref) <= 64)
+        or (isinstance(ref, str) and len(ref) <= 64 and _storable(ref))
     ):
         raise bad_request("'ref' must be an integer below 2^53 or a string of at most 64 chars")
+    try:
+        check_strings(obj)
+    except ProtocolError as exc:
+        exc.ref = ref
+        raise
     op = obj.get("op")
     if not isinstance(op, str) or not op:
         # The ref is valid: echo it, so the client knows which request failed.
