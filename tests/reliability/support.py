@@ -436,6 +436,10 @@ class Member:
         started = time.monotonic()
         old = self.client
         assert old is not None
+        if old._reader is not None and not old._closed_by_us:
+            # The reader records the close code once it has seen the connection end.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(old._reader), 2.0)
         self.closed_by_server.append(old.close_code)
         last = dict(old.last_seq)
         with contextlib.suppress(Exception):
