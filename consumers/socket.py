@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE = min(500, max(1, settings.OUTBOUND_QUEUE_FRAMES // 2))
 
 
+# Attempts at a catch-up replay (room joined, bus reconnected) before giving up
+# and leaving it to the client's resume; spaced 0.2 s doubling to 2 s.
+CATCH_UP_TRIES = 6
+
+
 class State(enum.Enum):
     CONNECTING = "connecting"
     OPEN = "open"
@@ -276,7 +281,11 @@ class ColloquySocket:
         if not out:
             gate = self.gate
             if gate is not None and gate.direct is not None and gate.is_open():
-                gate.direct(payload)  # nothing queued ahead of it: write now
+                try:
+                    gate.direct(payload)  # nothing queued ahead of it: write now
+                except Exception:  # the peer just went away; its disconnect follows
+                    self.state = State.CLOSING
+                    self.wake.set()
                 return
         elif len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
             self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
@@ -337,16 +346,19 @@ class ColloquySocket:
         return kind == "room" and int(ident) in self.rooms
 
     async def replay(self, stream: str, after: int, max_events: int,
-                     seen: Callable[[str], None] | None = None) -> bool:
+                     seen: Callable[[str], None] | None = None,
+                     keep_paused_on_error: bool = False) -> bool:
         """Write the stream's events after `after` (then what arrived meanwhile).
 
-        `seen` is called with each replayed frame. Returns True when `max_events`
-        were written and more may follow.
+        Live frames of the stream are held from here (or from the caller's own
+        pause) until the replay is written. `seen` is called with each replayed
+        frame. Returns True when `max_events` were written and more may follow.
         """
         async with self.replay_lock:
             self.paused.setdefault(stream, [])
             self.sent[stream] = after
             written = 0
+            failed = False
             try:
                 while written < max_events:
                     # A replay is paced by the client's reading: it never fills
@@ -364,9 +376,17 @@ class ColloquySocket:
                     if len(page) < want:
                         return False
                 return True
+            except Exception:
+                failed = True
+                raise
             finally:
-                for seq, payload in self.paused.pop(stream, ()):
-                    self._emit(stream, seq, payload)
+                if not (failed and keep_paused_on_error):
+                    self.flush_paused(stream)
+
+    def flush_paused(self, stream: str) -> None:
+        """Release the live frames held for a stream, skipping seqs already written."""
+        for seq, payload in self.paused.pop(stream, ()):
+            self._emit(stream, seq, payload)
 
     async def _wait_drained(self) -> None:
         half = settings.OUTBOUND_QUEUE_FRAMES // 2
@@ -380,12 +400,26 @@ class ColloquySocket:
         task.add_done_callback(self.tasks.discard)
 
     async def _catch_up(self, stream: str, after: int) -> None:
-        try:
-            more = await self.replay(stream, after, settings.RESUME_MAX_EVENTS)
-            if more:
-                log.info("catch-up on %s stopped at the resume limit", stream)
-        except Exception:
-            log.exception("catch-up of %s failed; the client can resume", stream)
+        delay = 0.2
+        for attempt in range(CATCH_UP_TRIES):
+            try:
+                # A failed try keeps live frames held, so the next one neither
+                # skips nor repeats a seq.
+                if attempt:  # go on from what the failed try already wrote
+                    after = self.sent.get(stream, after)
+                if await self.replay(stream, after, settings.RESUME_MAX_EVENTS,
+                                     keep_paused_on_error=True):
+                    log.info("catch-up on %s stopped at the resume limit", stream)
+                return
+            except Exception as exc:  # e.g. a pooled Redis connection the restart cut
+                if attempt == CATCH_UP_TRIES - 1 or self.state is not State.OPEN:
+                    log.exception("catch-up of %s failed; the client can resume", stream)
+                    self.flush_paused(stream)
+                    return
+                log.warning("catch-up of %s failed (%s); retrying", stream,
+                            type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     # --- called by the hub -------------------------------------------------------
 
@@ -396,6 +430,7 @@ class ColloquySocket:
         self.rooms.add(room_id)
         stream = f"room:{room_id}"
         self._subscribe(stream)
+        self.paused.setdefault(stream, [])  # live frames wait for the catch-up
         self._spawn(self._catch_up(stream, seq - 1))
 
     def room_removed(self, room_id: int) -> None:
@@ -408,7 +443,11 @@ class ColloquySocket:
         if self.state is not State.OPEN:
             return
         for stream in tuple(self.streams):
-            self._spawn(self._catch_up(stream, self.sent.get(stream, 0)))
+            # Where this socket stood when the bus came back, and live frames held
+            # from now: the catch-up then neither skips nor repeats a seq.
+            after = self.sent.get(stream, 0)
+            self.paused.setdefault(stream, [])
+            self._spawn(self._catch_up(stream, after))
 
     def idle_for(self, now: float) -> float:
         return now - self.last_heard

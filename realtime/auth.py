@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
+from realtime.protocol import CloseCode
+
 log = logging.getLogger(__name__)
 
 
@@ -110,8 +112,13 @@ class WebSocketAuth:
         try:
             principal = await authenticate(scope)
         except Exception:
+            # Not the client's fault: say "retry" (4503), not "bad credentials" (403).
             log.exception("authentication failed with an error")
-            principal = None
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": int(CloseCode.UNAVAILABLE)})
+            return
         if principal is None:
             message = await receive()
             if message["type"] == "websocket.connect":

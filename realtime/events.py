@@ -170,12 +170,15 @@ class Hub:
     def _fan_out(targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str) -> None:
         packed: bytes | None = None  # encoded once per codec, whatever the room's size
         for sock in targets:
-            if sock.binary:
-                if packed is None:
-                    packed = msgpack.packb(json.loads(frame), use_bin_type=True)
-                sock.push(stream, seq, packed)
-            else:
-                sock.push(stream, seq, frame)
+            try:
+                if sock.binary:
+                    if packed is None:
+                        packed = msgpack.packb(json.loads(frame), use_bin_type=True)
+                    sock.push(stream, seq, packed)
+                else:
+                    sock.push(stream, seq, frame)
+            except Exception:  # one broken socket must not cost the others this frame
+                log.exception("delivery to one socket failed on %s", stream)
 
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
         # Room list changes re-aim the user's sockets at once, on every process.

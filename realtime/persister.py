@@ -171,7 +171,26 @@ class RedisPersister:
             ]
             if entries:
                 write_with_retry(entries, stop)
-            self._ack([rid for rid, _ in rows], entries)
+            self._ack_with_retry([rid for rid, _ in rows], entries, stop)
+
+    def _ack_with_retry(self, ids: list[bytes], entries: list[PendingEntry],
+                        stop: threading.Event) -> None:
+        """The batch is committed; acknowledging it is idempotent, so keep trying.
+        (Given up on stop, the entries are claimed and rewritten: harmless.)"""
+        import redis
+
+        delay = 0.2
+        while True:
+            try:
+                self._ack(ids, entries)
+                return
+            except redis.RedisError as exc:
+                if stop.is_set():
+                    return
+                log.warning("ack of %d entries failed (%s); retrying in %.1fs",
+                            len(ids), type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _ensure_group_quietly(self) -> None:
         import redis

@@ -84,7 +84,10 @@ TEMPLATES = [
 ]
 
 if PROFILE == "services":
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: after a database outage, pooled connections that were cut are
+    # replaced instead of failing the next request (or socket handshake).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60,
+                                                  conn_health_checks=True)}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ class Stack:
         self.persister: subprocess.Popen[bytes] | None = None
         self.tokens: dict[str, str] = {}
         self._counters = {role: itertools.count(1) for role in POOL}
-        tag = f"{os.getpid()}_{int(time.time())}"
+        tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"  # unique even within one second
         self.env = {**os.environ, "COLLOQUY_DATA_DIR": str(self.tmp / "data"),
                     "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                     # A small replay window, so tests reach the database path too.
