@@ -31,7 +31,8 @@ PASSWORD = "pw-test-only"
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 9  # tests use their own Redis database and a per-run key prefix
 
-POOL = {"employee": 240, "guest": 20}
+# Employees made up front per stack; the whole suite takes about a thousand.
+POOL = {"employee": 3000, "guest": 200}
 PRESENCE_TTL = 4.0
 OFFLINE_DELAY = 1.5
 
@@ -198,7 +199,9 @@ class Stack:
 
     def new_user(self, role: str = "employee") -> str:
         """A username from the pool nobody else has used in this run."""
-        return f"{role[0]}{next(self._counters[role]):04d}"
+        n = next(self._counters[role])
+        assert n <= POOL[role], f"the test pool has only {POOL[role]} {role}s; raise POOL"
+        return f"{role[0]}{n:04d}"
 
     def http(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.servers[index % len(self.servers)][1]}"

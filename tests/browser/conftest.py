@@ -81,7 +81,7 @@ class BrowserStack:
             " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
             " for i in range(1, n + 1)])\n"
             "out = {}\n"
-            "for u in Employee.objects.filter(role='employee'):\n"
+            "for u in Employee.objects.filter(role='employee').order_by('username')[:200]:\n"
             "    s = SessionStore()\n"
             "    s[SESSION_KEY] = str(u.pk)\n"
             "    s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
