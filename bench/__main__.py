@@ -52,13 +52,13 @@ SHORT: dict[str, Any] = {
     "stock_rates": [0.5, 1.0, 2.0, 4.0], "stock_step_s": 6.0,
     "chat_start": 20.0, "chat_step_s": 3.0,
     "ackhalf_s": 5.0, "idle_n": 2000, "burst_n": 10000, "resume_clients": 1000,
-    "resume_missed": 100, "uvicorn": False, "resume_paced": False,
+    "resume_missed": 100, "uvicorn": False, "resume_paced": False, "resume_limit": 60.0,
 }
 FULL: dict[str, Any] = {
     **SHORT, "mode": "full", "step_s": 6.0, "growth": 1.25, "bisect": 2, "fan_start": 2.0,
     "drain_max": 20.0, "stall": 5.0, "stock_rates": [0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
     "stock_step_s": 10.0, "chat_step_s": 5.0, "ackhalf_s": 15.0, "idle_n": 10000,
-    "burst_n": 100000, "uvicorn": True, "resume_paced": True,
+    "burst_n": 100000, "uvicorn": True, "resume_paced": True, "resume_limit": 180.0,
 }
 SCENARIOS = ["fanout", "ackhalf", "resume", "rooms", "idle", "persist", "baselines"]
 
@@ -119,7 +119,16 @@ def held(step: dict[str, Any], p99_ms: float = P99_TARGET_MS) -> bool:
 def annotate(step: dict[str, Any], cpu: dict[str, float], server_pid: int | None,
              load_pid: int) -> dict[str, Any]:
     step["cpu"] = cpu
-    delivered = max(1, step.get("delivered") or step.get("events") or 1)
+    if server_pid:
+        with contextlib.suppress(OSError):
+            step["server_rss_kib"] = rss_kib(server_pid)
+    with contextlib.suppress(OSError):
+        step["client_rss_kib"] = rss_kib(load_pid)
+    delivered = step.get("delivered") or step.get("events") or 0
+    if "server_cpu_s" in cpu:
+        step["server_cpu_share"] = round(cpu["server_cpu_s"] / cpu["wall_s"], 3)
+    if not delivered:  # nothing arrived: a cost per delivery would be meaningless
+        return step
     if "server_cpu_s" in cpu:
         step["server_us_per_delivery"] = round(cpu["server_cpu_s"] * 1e6 / delivered, 1)
         step["server_cpu_share"] = round(cpu["server_cpu_s"] / cpu["wall_s"], 3)
@@ -128,11 +137,6 @@ def annotate(step: dict[str, Any], cpu: dict[str, float], server_pid: int | None
     if "client_cpu_s" in cpu:
         step["client_us_per_delivery"] = round(cpu["client_cpu_s"] * 1e6 / delivered, 1)
         step["client_cpu_share"] = round(cpu["client_cpu_s"] / cpu["wall_s"], 3)
-    if server_pid:
-        with contextlib.suppress(OSError):
-            step["server_rss_kib"] = rss_kib(server_pid)
-    with contextlib.suppress(OSError):
-        step["client_rss_kib"] = rss_kib(load_pid)
     return step
 
 
@@ -542,7 +546,7 @@ class Bench:
                            drain_max=10, stall=1)
         meter = CpuMeter(pids)
         res = load.call("resume", ids=clients, streams={f"room:{rooms['fanout']}": head},
-                        lo=missed["mid_lo"], hi=missed["mid_hi"], limit=180.0,
+                        lo=missed["mid_lo"], hi=missed["mid_hi"], limit=cfg["resume_limit"],
                         concurrency=concurrency, timeout=400)
         res["concurrency"] = concurrency or len(clients)
         annotate(res, meter.stop(), proc.pid, load.pid)

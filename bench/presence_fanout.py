@@ -1,0 +1,110 @@
+"""Presence traffic when one member of a big room connects (issue 3).
+
+    python -m bench.presence_fanout [--members 1000] [--profile embedded|services]
+
+Starts a real server (tests/stack.py), puts N employees in one room, connects
+N-1 of them, waits until the presence traffic of those connects has settled,
+then connects the last one and counts, on every other socket, the presence
+events about that user: the design says exactly one per interested socket,
+and nothing for anyone else. Prints counts and timings; exits non-zero if the
+count is not exactly one per socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from colloquy_client import Client
+from tests.stack import Stack
+
+
+def issue_tokens(stack: Stack, names: list[str]) -> dict[str, str]:
+    script = (
+        "import json\n"
+        "from core.actions import issue_token\n"
+        "from core.models import Employee\n"
+        f"users = Employee.objects.filter(username__in={names!r})\n"
+        "print('TOKENS', json.dumps({u.username: issue_token(u, 'bench') for u in users}))\n"
+    )
+    out = stack.manage("shell", "-c", script).stdout
+    [line] = [x for x in out.splitlines() if x.startswith("TOKENS ")]
+    return json.loads(line[len("TOKENS "):])
+
+
+def make_room(stack: Stack, names: list[str]) -> None:
+    script = (
+        "from core.models import Employee\n"
+        "from rooms.models import Membership, Room\n"
+        "room = Room.objects.create(name='Everyone', kind='group')\n"
+        f"ids = Employee.objects.filter(username__in={names!r}).values_list('pk', flat=True)\n"
+        "Membership.objects.bulk_create([Membership(room=room, user_id=i) for i in ids])\n"
+    )
+    stack.manage("shell", "-c", script)
+
+
+async def settle(clients: list[Client], quiet: float = 2.0) -> None:
+    """Drain every client's queue until nothing has arrived for `quiet` seconds."""
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        await asyncio.sleep(0.2)
+        if any(c.drain_events() for c in clients):
+            last = time.monotonic()
+
+
+async def run(members: int, profile: str) -> int:
+    stack = Stack(profile).start()
+    try:
+        names = [stack.new_user() for _ in range(members)]
+        make_room(stack, names)
+        tokens = issue_tokens(stack, names)
+        url = stack.ws_url(0)
+        clients: list[Client] = []
+        t0 = time.monotonic()
+        for i in range(0, members - 1, 50):  # connect in waves of 50
+            batch = [Client(url, token=tokens[n]) for n in names[i:min(i + 50, members - 1)]]
+            await asyncio.gather(*(c.connect() for c in batch))
+            await asyncio.gather(*(c.request("ping", timeout=60) for c in batch))
+            clients += batch
+        connect_s = time.monotonic() - t0
+        await settle(clients)
+        last = Client(url, token=tokens[names[-1]])
+        started = time.monotonic()
+        await last.connect()
+        uid = last.hello["user"]["id"]
+        await last.request("ping")
+        await asyncio.sleep(3.0)  # well past the fan-out of one event
+        counts = []
+        for c in clients:
+            events = [e for e in c.drain_events()
+                      if e["type"] == "presence" and e["data"]["user"] == uid]
+            counts.append(len(events))
+        elapsed = time.monotonic() - started
+        exact = sum(1 for n in counts if n == 1)
+        print(f"profile={profile} members={members} sockets_listening={len(clients)}")
+        print(f"connecting {len(clients)} sockets took {connect_s:.1f} s")
+        print(f"presence events about the newcomer: total={sum(counts)} "
+              f"sockets_with_exactly_one={exact} with_none={counts.count(0)} "
+              f"with_more={sum(1 for n in counts if n > 1)}")
+        print(f"events per interested socket: {sum(counts) / len(clients):.3f} (target 1)")
+        print(f"window observed: {elapsed:.1f} s")
+        for c in [*clients, last]:
+            await c.close()
+        return 0 if exact == len(clients) else 1
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--profile", default="embedded", choices=["embedded", "services"])
+    args = parser.parse_args()
+    sys.exit(asyncio.run(run(args.members, args.profile)))
+
+
+if __name__ == "__main__":
+    main()
