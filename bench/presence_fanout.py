@@ -14,25 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 
 from colloquy_client import Client
 from tests.stack import Stack
-
-
-def issue_tokens(stack: Stack, names: list[str]) -> dict[str, str]:
-    script = (
-        "import json\n"
-        "from core.actions import issue_token\n"
-        "from core.models import Employee\n"
-        f"users = Employee.objects.filter(username__in={names!r})\n"
-        "print('TOKENS', json.dumps({u.username: issue_token(u, 'bench') for u in users}))\n"
-    )
-    out = stack.manage("shell", "-c", script).stdout
-    [line] = [x for x in out.splitlines() if x.startswith("TOKENS ")]
-    return json.loads(line[len("TOKENS "):])
 
 
 def make_room(stack: Stack, names: list[str]) -> None:
@@ -60,7 +46,7 @@ async def run(members: int, profile: str) -> int:
     try:
         names = [stack.new_user() for _ in range(members)]
         make_room(stack, names)
-        tokens = issue_tokens(stack, names)
+        tokens = stack.issue_tokens(names)
         url = stack.ws_url(0)
         clients: list[Client] = []
         t0 = time.monotonic()

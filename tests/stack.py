@@ -64,6 +64,7 @@ class Stack:
         self.servers: list[tuple[subprocess.Popen[bytes], int]] = []
         self.persister: subprocess.Popen[bytes] | None = None
         self.tokens: dict[str, str] = {}
+        self._ready: list[str] = []  # pool users with tokens issued, not yet handed out
         self._counters = {role: itertools.count(1) for role in POOL}
         tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"  # unique even within one second
         self.env = {**os.environ, "COLLOQUY_DATA_DIR": str(self.tmp / "data"),
@@ -202,6 +203,35 @@ class Stack:
         n = next(self._counters[role])
         assert n <= POOL[role], f"the test pool has only {POOL[role]} {role}s; raise POOL"
         return f"{role[0]}{n:04d}"
+
+    def issue_tokens(self, names: list[str]) -> dict[str, str]:
+        """Bearer tokens for these pool users, issued in one process.
+
+        POST /api/auth/token checks the password (PBKDF2, about a second per user
+        on a busy machine); this goes through the same action, core.actions.
+        issue_token. tests/test_auth.py covers the HTTP endpoint itself.
+        """
+        script = (
+            "import json\n"
+            "from core.actions import issue_token\n"
+            "from core.models import Employee\n"
+            f"users = Employee.objects.filter(username__in={names!r})\n"
+            "print('TOKENS', json.dumps({u.username: issue_token(u, 'tests') for u in users}))\n"
+        )
+        out = self.manage("shell", "-c", script).stdout
+        [line] = [x for x in out.splitlines() if x.startswith("TOKENS ")]
+        tokens: dict[str, str] = json.loads(line[len("TOKENS "):])
+        assert sorted(tokens) == sorted(names), out
+        self.tokens.update(tokens)
+        return tokens
+
+    def user_with_token(self, batch: int = 12) -> str:
+        """A fresh pool employee whose token is issued (in batches of `batch`)."""
+        if not self._ready:
+            names = [self.new_user() for _ in range(batch)]
+            self.issue_tokens(names)
+            self._ready.extend(names)
+        return self._ready.pop(0)
 
     def http(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.servers[index % len(self.servers)][1]}"

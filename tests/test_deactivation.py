@@ -9,7 +9,6 @@ a socket on server 0 and one on server 1; embedded: two on the one server.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -23,33 +22,9 @@ WITHIN_SECONDS = 1.0
 BATCH = 20  # users issued tokens per manage.py call: four per test
 
 
-# Users whose tokens are already issued, per stack (keyed by its temp dir).
-_READY: dict[str, list[str]] = {}
-
-
 def user_with_token(stack: Stack, batch: int = BATCH) -> str:
-    """A fresh pool employee whose bearer token is already in `stack.tokens`.
-
-    POST /api/auth/token hashes the password, about a second per user on a busy
-    machine; one manage.py call issues a batch through the same action
-    (core.actions.issue_token). test_auth.py covers the HTTP endpoint itself.
-    """
-    ready = _READY.setdefault(str(stack.tmp), [])
-    if not ready:
-        names = [stack.new_user() for _ in range(batch)]
-        script = (
-            "import json\n"
-            "from core import actions\n"
-            "from core.models import Employee\n"
-            f"names = {json.dumps(names)}\n"
-            "print(json.dumps({u.username: actions.issue_token(u, 'tests')"
-            " for u in Employee.objects.filter(username__in=names)}))\n"
-        )
-        tokens = json.loads(stack.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
-        assert sorted(tokens) == sorted(names)
-        stack.tokens.update(tokens)
-        ready.extend(names)
-    return ready.pop(0)
+    """A fresh pool employee whose bearer token is already in `stack.tokens`."""
+    return stack.user_with_token(batch)
 
 
 async def deactivate(stack: Stack, username: str) -> None:

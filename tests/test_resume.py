@@ -51,19 +51,7 @@ class Users:
         self.stack = stack
         self.free = {"employee": [stack.new_user() for _ in range(employees)],
                      "guest": [stack.new_user("guest") for _ in range(guests)]}
-        names = self.free["employee"] + self.free["guest"]
-        script = (
-            "import json\n"
-            "from core.actions import issue_token\n"
-            "from core.models import Employee\n"
-            f"users = Employee.objects.filter(username__in={names!r})\n"
-            "print('TOKENS', json.dumps({u.username: issue_token(u, 'tests') for u in users}))\n"
-        )
-        out = stack.manage("shell", "-c", script).stdout
-        [line] = [x for x in out.splitlines() if x.startswith("TOKENS ")]
-        tokens = json.loads(line[len("TOKENS "):])
-        assert sorted(tokens) == sorted(names), out
-        stack.tokens.update(tokens)
+        stack.issue_tokens(self.free["employee"] + self.free["guest"])
 
     def take(self, role: str = "employee") -> str:
         """A user nobody has used; past the batch, one from the pool (token over HTTP)."""
