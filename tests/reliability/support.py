@@ -814,6 +814,10 @@ async def run_soak(stack: FaultStack, *, seconds: float, clients: int, rooms: in
                     await asyncio.sleep(random.uniform(0, 0.01))
                     m.abort()
                     await sending
+                    # The ack may have beaten the abort: then say() had no reason
+                    # to reconnect, and the member is still cut off. Every drop
+                    # ends in exactly one reconnect.
+                    await m.ensure_open()
                 else:
                     if kind == "abort":
                         m.abort()
