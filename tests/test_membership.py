@@ -15,6 +15,7 @@ import pytest
 
 from colloquy_client import Client, ColloquyError
 from tests.stack import Stack
+from tests.test_resume import Recorder as BaseRecorder
 from tests.test_resume import Users
 
 
@@ -23,16 +24,8 @@ def users(stack: Stack) -> Users:
     return Users(stack, employees=32, guests=2)  # what this module's tests take, per profile
 
 
-class Recorder(Client):
-    """The test client, keeping every frame after hello in arrival order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.frames: list[dict[str, Any]] = []
-
-    def _on_frame(self, frame: dict[str, Any]) -> None:
-        self.frames.append(frame)
-        super()._on_frame(frame)
+class Recorder(BaseRecorder):
+    """test_resume's recording client, plus the user it is logged in as."""
 
     @property
     def user(self) -> dict[str, Any]:
