@@ -101,7 +101,7 @@ def _json_decode(raw: str | bytes) -> Any:
         raise bad_request(f"frame is not valid JSON: {exc}") from None
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """No NUL and no unpaired surrogate: what Postgres (and UTF-8) can hold."""
     if "\x00" in text:
         return False
@@ -118,7 +118,7 @@ def check_strings(obj: Any, depth: int = 0) -> None:
     if depth > MAX_NESTING:
         raise bad_request(f"frame nests deeper than {MAX_NESTING} levels")
     if isinstance(obj, str):
-        if not _storable(obj):
+        if not storable(obj):
             raise bad_request("strings may not contain NUL (\\u0000) or unpaired surrogates")
     elif isinstance(obj, dict):
         for key, value in obj.items():
@@ -172,7 +172,7 @@ def parse_request(obj: Any) -> tuple[str, Any]:
     ref = obj.get("ref")
     if ref is not None and not (
         (isinstance(ref, int) and not isinstance(ref, bool) and abs(ref) < 2**53)
-        or (isinstance(ref, str) and len(ref) <= 64 and _storable(ref))
+        or (isinstance(ref, str) and len(ref) <= 64 and storable(ref))
     ):
         raise bad_request("'ref' must be an integer below 2^53 or a string of at most 64 chars")
     try:

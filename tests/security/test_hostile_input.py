@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client, ColloquyError, ConnectionLost
+from realtime.protocol import storable  # the server's own rule for refs
 from tests.reliability.support import make_unique
 from tests.stack import Stack
 
@@ -400,16 +401,6 @@ def op_frames(codec: str, room: int, other: int) -> st.SearchStrategy[dict[str, 
     frame = st.fixed_dictionaries({"op": op}, optional=fields)
     # Leaving the arena's room would end the test's premise; everything else goes.
     return frame.filter(lambda f: not (f["op"] == "rooms.leave" and f.get("room") == room))
-
-
-def storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def ref_of(frame: Any) -> Any:
