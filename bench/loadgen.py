@@ -23,7 +23,7 @@ from typing import Any
 
 import msgpack
 
-from bench.wsclient import WS, Sink, now_us, open_ws
+from bench.wsclient import WS, Sink, now_us, open_ws, reader_stats
 
 
 def percentiles(values: list[int] | list[float], scale: float = 1.0) -> dict[str, float]:
@@ -269,6 +269,7 @@ class Worker:
                             probe_acks, stop))
         loop = asyncio.get_running_loop()
         interval = 1.0 / rate
+        rs0 = reader_stats()
         t_first = now_us()
         t0 = loop.time()
         k = 0
@@ -297,6 +298,7 @@ class Worker:
                            min_span=duration)
         out["rate"] = rate
         out["receivers"] = len(recv)
+        out["reader"] = {k: v - rs0[k] for k, v in reader_stats().items()}
         out["mid_lo"], out["mid_hi"] = sink.lo, mid_hi
         out["max_seq"] = acks.max_seq if acks else None
         if probe_acks is not None:
@@ -511,4 +513,9 @@ def worker_main(conn: Any, cpus: list[int] | None) -> None:
     if cpus:
         os.sched_setaffinity(0, set(cpus))
     raise_nofile()
-    asyncio.run(_serve(conn))
+    try:  # libuv's loop: cheaper wake-ups and timers than the selector loop
+        import uvloop
+    except ImportError:
+        asyncio.run(_serve(conn))
+    else:
+        uvloop.run(_serve(conn))
