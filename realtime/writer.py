@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from realtime.journal import PendingEntry, frame_type
+from collections.abc import Iterator
+
 from realtime.models import StreamEvent
+from realtime.persister import Event, Table
 
 
-def persist(entries: list[PendingEntry]) -> None:
-    """One INSERT … ON CONFLICT DO NOTHING for the whole batch."""
-    StreamEvent.objects.bulk_create(
-        [StreamEvent(stream=e.stream, seq=e.seq, type=frame_type(e.frame), frame=e.frame)
-         for e in entries],
-        ignore_conflicts=True,
-        batch_size=len(entries) or None,
-    )
+def rows(events: list[Event]) -> Iterator[tuple[object, ...]]:
+    for e in events:
+        yield e.entry.stream, e.entry.seq, e.type, e.entry.frame
+
+
+# persisted_at (auto_now_add) is the commit's now().
+TABLE = Table(StreamEvent, ("stream", "seq", "type", "frame"), rows)
