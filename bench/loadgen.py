@@ -17,6 +17,7 @@ import os
 import random
 import resource
 import secrets
+import threading
 import time
 import traceback
 from typing import Any
@@ -494,7 +495,20 @@ async def _serve(conn: Any) -> None:
     worker = Worker()
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
-    loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
+
+    def pipe_reader() -> None:
+        # A thread blocked in recv(): watching the pipe with add_reader would make its fd
+        # non-blocking (uvloop does), and a large command would then arrive in pieces.
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = ("exit", {})
+            loop.call_soon_threadsafe(inbox.put_nowait, msg)
+            if msg[0] == "exit":
+                return
+
+    threading.Thread(target=pipe_reader, name="pipe", daemon=True).start()
     while True:
         cmd, args = await inbox.get()
         if cmd == "exit":
