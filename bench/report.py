@@ -30,20 +30,29 @@ def cpu_per_delivery(ladder: dict[str, Any] | None) -> float | None:
     return vals[len(vals) // 2] if vals else None
 
 
+def client_cpu_per_delivery(ladder: dict[str, Any] | None) -> float | None:
+    """Median load-client µs per delivery over a ladder's steps of >= 10,000 deliveries/s
+    (below that the 10 ms resolution of /proc CPU times dominates)."""
+    vals = sorted(s["client_us_per_delivery"] for s in (ladder or {}).get("steps", [])
+                  if s.get("client_us_per_delivery") and (s.get("deliveries_per_s") or 0)
+                  >= 10000)
+    return vals[len(vals) // 2] if vals else None
+
+
 def _step_row(name: str, s: dict[str, Any] | None, extra: str = "") -> str:
     if not s:
-        return f"| {name} | - | - | - | - | - | - | - | - | - | - | {extra} |"
+        return f"| {name} | - | - | - | - | - | - | - | - | - | - | - | {extra} |"
     lat = s["latency_ms"]
     return (f"| {name} | {_f(s['rate'], 1)} | {_f(s.get('deliveries_per_s'), 0)} | "
             f"{_f(lat['p50'], 2)} | {_f(lat['p99'], 2)} | {_f(lat['max'], 1)} | "
             f"{s['loss']} | {s['dups']} | {_f(s.get('server_us_per_delivery'))} | "
-            f"{_f(s.get('client_cpu_share'), 2)} | "
+            f"{_f(s.get('client_us_per_delivery'))} | {_f(s.get('client_cpu_share'), 2)} | "
             f"{_f((s.get('ack_ms') or {}).get('p99'), 2)} | {extra} |")
 
 
 HEAD = ("| run | msgs/s | deliveries/s | p50 ms | p99 ms | max ms | loss | dups | "
-        "server µs/delivery | client cores | ack p99 ms | notes |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        "server µs/delivery | client µs/delivery | client cores | ack p99 ms | notes |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def render(results: dict[str, Any]) -> str:
@@ -64,11 +73,88 @@ def render(results: dict[str, Any]) -> str:
             continue
         for name, val in run.items():
             if name.startswith("fanout") and isinstance(val, dict) and "steps" in val:
-                fan_rows.append((f"{key} {name[7:]}", val))
+                server = val.get("server", "")
+                fan_rows.append((f"{key} {name[7:]} ({server})", val))
+    out += done_when(results)
     if fan_rows or pure or stock:
         out += fanout_section(fan_rows, pure, stock)
     out += rest(runs, base, pure)
     return "\n".join(out) + "\n"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def done_when(results: dict[str, Any]) -> list[str]:
+    """One row per Done-when target of issue 5: measured, the baselines, met or not."""
+    runs = results.get("runs", {})
+    cfg = results.get("config", {})
+    base = runs.get("baselines", {})
+    pure, stock = base.get("pure_asyncio") or {}, base.get("stock_channels") or {}
+    pure_d = (pure.get("held") or {}).get("deliveries_per_s")
+    stock_step = stock.get("held") or stock.get("best_lossless_any_latency") or {}
+    stock_d = stock_step.get("deliveries_per_s")
+    stock_note = ("held at p99 ≤ 150 ms" if stock.get("held") else
+                  f"best lossless at any p99, {_f(stock_step.get('latency_ms', {}).get('p99'), 0)}"
+                  " ms" if stock_step else "not run")
+    out = ["", "## Done-when (issue 5)", "",
+           f"Baselines: stock Channels {_f(stock_d, 0)} deliveries/s ({stock_note}); pure "
+           f"asyncio {_f(pure_d, 0)} deliveries/s held at p99 ≤ 150 ms. The load client "
+           f"costs {_f(client_cpu_per_delivery(pure))} µs of its own core per delivery "
+           "(median over the pure asyncio ladder's steps), so it can take "
+           f"{_f(1e6 / (client_cpu_per_delivery(pure) or 1e6), 0)} deliveries/s.", "",
+           "| target | measured | vs baselines | verdict |", "|---|---|---|---|"]
+    colloquy = next((v for k, v in runs.items() if k == "colloquy-services"), None) or next(
+        (v for k, v in runs.items() if k.startswith("colloquy-")), {})
+    for codec in ("json", "msgpack"):
+        val = colloquy.get(f"fanout_{codec}")
+        if not isinstance(val, dict) or "steps" not in val:
+            continue
+        held = val.get("held") or {}
+        d = held.get("deliveries_per_s")
+        r_stock, r_pure = _ratio(d, stock_d), _ratio(d, pure_d)
+        lat = held.get("latency_ms") or {}
+        measured = (f"{_f(held.get('rate'))} msgs/s = {_f(d, 0)} deliveries/s, p99 "
+                    f"{_f(lat.get('p99'), 0)} ms, loss 0 ({val.get('server')})" if held else
+                    f"nothing held (first failed at {_f(val.get('first_failed_rate'))} msgs/s)")
+        ok = None if not (stock_d and pure_d) else (
+            bool(held) and (r_stock or 0) >= 25 and (r_pure or 0) >= 0.5)
+        out.append(f"| fan-out 1,000 members, {codec}: >= 25 x stock Channels, >= 0.5 x pure "
+                   f"asyncio, p99 ≤ 150 ms, zero loss | {measured} | {_f(r_stock, 2)} x stock, "
+                   f"{_f(r_pure, 2)} x pure | {_verdict(ok)} |")
+    idle = colloquy.get("idle")
+    if idle:
+        n = cfg.get("idle_n", 0)
+        ok = (idle["rss_per_connection_kib"] <= 40 and idle.get("still_open", 0) >= n
+              and n >= 10000)
+        pure_idle = (pure.get("idle") or {}).get("rss_per_connection_kib")
+        out.append(f"| 10,000 idle connections in one process at ≤ 40 KiB RSS each | "
+                   f"{idle['still_open']:,} of {n:,} open, "
+                   f"{_f(idle['rss_per_connection_kib'], 1)} KiB each | pure asyncio "
+                   f"{_f(pure_idle, 1)} KiB | "
+                   f"{_verdict(ok) if n >= 10000 else 'short mode: ' + str(n) + ' sockets'} |")
+    ps = colloquy.get("persist") or {}
+    lv, dr = ps.get("live"), ps.get("drain")
+    if lv or dr:
+        rate = (dr or {}).get("drain_per_s")
+        lag = (lv or {}).get("lag_ms") or {}
+        ok = None if rate is None or lag.get("p99") is None else (
+            rate >= 20000 and lag["p99"] < 1000)
+        out.append(f"| persister keeps up with ≥ 20,000 msgs/s, lag < 1 s | drain "
+                   f"{_f(rate, 0)} rows/s ({_f((dr or {}).get('backlog'), 0)} backlog); "
+                   f"live lag ack→row p99 {_f(lag.get('p99'), 0)} ms, max "
+                   f"{_f(lag.get('max'), 0)} ms at {_f((lv or {}).get('acks_per_s'), 0)} "
+                   f"msgs/s (what the server could send) | - | {_verdict(ok)} |")
+    ah = colloquy.get("ackhalf")
+    if ah:
+        s = ah["step"]
+        a, pr = s["ack_ms"]["p99"], (s.get("probe_ack_ms") or {}).get("p99")
+        ok = a is not None and pr is not None and a <= 20 and pr <= 20
+        out.append(f"| ack p99 ≤ 20 ms with fan-out at half its max rate | sender "
+                   f"{_f(a, 1)} ms, probe (other room) {_f(pr, 1)} ms at {_f(s['rate'])} "
+                   f"msgs/s | - | {_verdict(ok)} |")
+    return out
 
 
 def fanout_section(fan_rows: list[tuple[str, dict[str, Any]]], pure: dict[str, Any],
@@ -100,15 +186,17 @@ def fanout_section(fan_rows: list[tuple[str, dict[str, Any]]], pure: dict[str, A
         out.append(f"| {label} | {_f(_ratio(d, stock_d), 2)} | {_f(_ratio(d, pure_d), 2)} |")
     # CPU cost: robust when other work shares the machine (latency is not).
     out += ["", "### Server CPU per delivery (median over lossless steps) and the capacity it "
-            "implies", "",
+            "implies; the load client's own cost", "",
             "| run | server µs/delivery | deliveries per server core-second | "
-            "vs stock Channels | vs pure asyncio |", "|---|---:|---:|---:|---:|"]
+            "vs stock Channels | vs pure asyncio | client µs/delivery |",
+            "|---|---:|---:|---:|---:|---:|"]
     pure_us = cpu_per_delivery(pure)
     stock_us = cpu_per_delivery(stock)
     for label, val in [*fan_rows, ("pure asyncio", pure), ("stock Channels", stock)]:
         us = cpu_per_delivery(val)
         out.append(f"| {label} | {_f(us)} | {_f(1e6 / us if us else None, 0)} | "
-                   f"{_f(_ratio(stock_us, us), 2)} | {_f(_ratio(pure_us, us), 2)} |")
+                   f"{_f(_ratio(stock_us, us), 2)} | {_f(_ratio(pure_us, us), 2)} | "
+                   f"{_f(client_cpu_per_delivery(val))} |")
     # All ladder steps.
     out += ["", "<details><summary>every fan-out step</summary>", "", HEAD]
     for label, val in [*fan_rows, ("pure", pure), ("stock", stock)]:

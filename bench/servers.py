@@ -186,6 +186,21 @@ def uvicorn_argv(port: int, app: str, ws: str) -> list[str]:
             "--log-level", "warning"]
 
 
+def have_serve() -> bool:
+    """`python -m realtime.serve`, the production entry point (uvicorn on uvloop)."""
+    return (ROOT / "realtime" / "serve.py").exists()
+
+
+def serve_argv(port: int, server: str = "uvicorn") -> list[str]:
+    return [PY, "-m", "realtime.serve", "--host", "127.0.0.1", "--port", str(port),
+            "--server", server]
+
+
+def default_server() -> str:
+    """What Colloquy runs on in the bench: the production entry point when it exists."""
+    return "serve" if have_serve() else "uvicorn:websockets"
+
+
 def have_uvicorn() -> bool:
     try:
         import uvicorn  # noqa: F401
@@ -259,10 +274,17 @@ print(json.dumps(rows))
         self.users = [{"id": pk, "username": u, "token": f"cqb_{self.tag}_{u}"}
                       for pk, u in rows]
 
-    def start_server(self, server: str = "daphne", cpus: list[int] | None = None,
+    def start_server(self, server: str = "", cpus: list[int] | None = None,
                      name: str | None = None) -> tuple[Proc, int]:
+        """`server`: "serve" (realtime.serve, uvicorn), "serve:daphne" (realtime.serve's
+        daphne), "daphne" (daphne started directly) or "uvicorn:<ws implementation>"."""
+        server = server or default_server()
         port = free_port()
-        if server == "daphne":
+        if server == "serve":
+            argv = serve_argv(port)
+        elif server.startswith("serve:"):
+            argv = serve_argv(port, server.split(":", 1)[1])
+        elif server == "daphne":
             argv = daphne_argv(port, "asgi:application")
         else:  # "uvicorn:<ws implementation>"
             argv = uvicorn_argv(port, "asgi:application", server.split(":", 1)[1])
