@@ -1,11 +1,19 @@
-"""Write-side flow control: know when the client has stopped reading.
+"""The socket's way out: frames written straight to the transport, with flow control.
 
-Under uvicorn, `await send(...)` itself waits while the socket's write buffer
-is full. daphne's send never waits (Twisted buffers without bound), so we
-register a Twisted push producer on the connection: Twisted pauses it when the
-transport's buffer passes its high-water mark and resumes it when drained.
-Either way the writer stops draining our bounded outbound queue, which then
-fills, and the socket is closed as a slow consumer instead of growing memory.
+ASGI's `send()` builds a frame per call per socket (a header, a UTF-8 encode,
+under daphne also autobahn's per-frame bookkeeping and Twisted's two epoll
+calls). A fan-out frame is the same bytes for every receiver
+(realtime.wsframe), so where we can reach the server's transport we write
+those bytes ourselves; the server still owns the handshake, reading, pings
+and the close. Writes are whole frames and the loop is single-threaded, so
+they never interleave with the server's own frames.
+
+Flow control: the transport tells its protocol when its buffer passes the
+high-water mark and when it has drained (asyncio: pause_writing /
+resume_writing; Twisted: a push producer). The gate follows that, so the
+socket's writer stops handing over frames, its bounded queue fills, and a
+client that stopped reading is closed as a slow consumer instead of growing
+memory.
 """
 
 from __future__ import annotations
@@ -15,22 +23,17 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from realtime.wsframe import Outgoing
+
 
 class WriteGate:
-    """An open/closed gate the writer waits on; Twisted opens and closes it.
-
-    `direct`, when set, writes one frame into the transport synchronously. It is
-    set under daphne, whose ASGI send never suspends anyway: while nothing is
-    queued and the gate is open, a frame then skips the queue and the writer
-    task's wake-up, so fan-out costs no task switch per delivery.
-    """
+    """Open while the transport's buffer is below its high-water mark."""
 
     def __init__(self) -> None:
         self._open = asyncio.Event()
         self._open.set()
-        self.direct: Callable[[str | bytes], None] | None = None
 
-    # IPushProducer, called by Twisted on the event loop's thread.
+    # Twisted IPushProducer (daphne), and our asyncio protocol hooks below.
     def pauseProducing(self) -> None:
         self._open.clear()
 
@@ -47,22 +50,73 @@ class WriteGate:
         await self._open.wait()
 
 
-def attach_gate(send: Any, binary: bool) -> WriteGate:
-    """A gate wired to daphne's transport when `send` is daphne's; otherwise always open."""
-    gate = WriteGate()
-    protocol = None
+class Wire:
+    """Writes frames for one socket: to the transport when reachable, else via ASGI."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.gate = WriteGate()
+        # Set when we hold the transport: write one frame, or many in one call.
+        self.write: Callable[[bytes], None] | None = None
+        self.write_many: Callable[[list[bytes]], None] | None = None
+        self.abort: Callable[[], None] = lambda: None
+
+    @property
+    def direct(self) -> bool:
+        return self.write is not None
+
+    async def send_one(self, item: Outgoing) -> None:
+        """The ASGI path, for servers whose transport we do not know."""
+        await self.send(item.asgi())
+
+
+def attach(send: Any) -> Wire:
+    """Find the transport behind `send` (uvicorn, daphne); otherwise plain ASGI."""
+    wire = Wire(send)
+    owner = getattr(send, "__self__", None)  # uvicorn: the protocol's bound method
+    if owner is not None and _attach_asyncio(wire, owner):
+        return wire
     if isinstance(send, functools.partial) and send.args:
-        protocol = send.args[0]  # daphne: partial(server.handle_reply, protocol)
+        _attach_twisted(wire, send.args[0])  # daphne: partial(server.handle_reply, protocol)
+    return wire
+
+
+def _attach_asyncio(wire: Wire, protocol: Any) -> bool:
+    transport = getattr(protocol, "transport", None)
+    if transport is None or not hasattr(transport, "get_write_buffer_size"):
+        return False
+    gate = wire.gate
+    pause, resume = protocol.pause_writing, protocol.resume_writing
+
+    # The transport calls these on its protocol (the server's); we follow them too.
+    def pause_writing() -> None:
+        gate.pauseProducing()
+        pause()
+
+    def resume_writing() -> None:
+        gate.resumeProducing()
+        resume()
+
+    protocol.pause_writing = pause_writing
+    protocol.resume_writing = resume_writing
+    if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+        gate.pauseProducing()
+    wire.write = transport.write
+    wire.write_many = transport.writelines
+    wire.abort = transport.abort
+    return True
+
+
+def _attach_twisted(wire: Wire, protocol: Any) -> None:
     transport = getattr(protocol, "transport", None)
     if transport is None or not hasattr(transport, "registerProducer"):
-        return gate
+        return
     if getattr(transport, "producer", None) is not None:
         # twisted.web's HTTPChannel registered itself for the upgrade request; left
         # there, a full buffer would make Twisted stop *reading* this socket (the
         # client's pongs and requests), not stop us writing. The HTTP part is over.
         transport.unregisterProducer()
-    transport.registerProducer(gate, True)
-    server_send = getattr(protocol, "serverSend", None)
-    if server_send is not None:
-        gate.direct = functools.partial(server_send, binary=binary)
-    return gate
+    transport.registerProducer(wire.gate, True)
+    wire.write = transport.write
+    wire.write_many = transport.writeSequence
+    wire.abort = transport.abortConnection

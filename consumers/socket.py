@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 from django.conf import settings
 
-from consumers.flow import WriteGate, attach_gate
+from consumers.flow import Wire, attach
 from consumers.ratelimit import TokenBucket
 from realtime import runtime, streams
 from realtime.auth import Principal
@@ -44,6 +44,7 @@ from realtime.protocol import (
     ok,
     parse_request,
 )
+from realtime.wsframe import Outgoing
 from rooms.selectors import room_ids_for
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,13 @@ class ColloquySocket:
         self.rooms: set[int] = set()
         self.streams: set[str] = set()
         self.sent: dict[str, int] = {}  # stream → last seq written to this socket
-        self.held: list[tuple[str, int | None, str | bytes]] | None = []
-        self.paused: dict[str, list[tuple[int | None, str | bytes]]] = {}
-        self.out: deque[str | bytes] = deque()
+        self.held: list[tuple[str, int | None, Outgoing]] | None = []
+        self.paused: dict[str, list[tuple[int | None, Outgoing]]] = {}
+        # Frame bytes when the wire is direct, else Outgoing for ASGI's send().
+        self.out: deque[Any] = deque()
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()  # set when the queue is at most half full
-        self.gate: WriteGate | None = None
+        self.wire: Wire | None = None
         self.close_code = 1000  # set by close_soon before the writer sends it
         self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
         self.last_heard = time.monotonic()
@@ -129,7 +131,11 @@ class ColloquySocket:
             accept["subprotocol"] = self.codec.subprotocol
         await self.send(accept)
         self.state = State.OPEN
-        self.gate = attach_gate(self.send, self.binary)
+        self.wire = attach(self.send)
+        # Our own connect line: the servers' access logs would print the query
+        # string, where a one-time ticket may travel.
+        log.info("socket %s opened by user %s (%s, %s)", self.connection_id, self.user_id,
+                 self.principal.method, self.codec.subprotocol)
         hub = rt.hub
         hub.attach(self)
         try:
@@ -137,11 +143,11 @@ class ColloquySocket:
             for room_id in self.rooms:
                 self._subscribe(f"room:{room_id}")
             self.sent.update(await rt.journal.heads(sorted(self.streams)))
-            self._enqueue(self.codec.encode({
+            self._enqueue(Outgoing(self.codec.encode({
                 "op": "hello", "connection": self.connection_id, "user": self.principal.public(),
                 "heartbeat_s": settings.HEARTBEAT_SECONDS, "limits": limits(),
                 "streams": dict(self.sent),
-            }))
+            })))
             writer = asyncio.get_running_loop().create_task(self._writer())
             try:
                 await rt.presence.connected(self)
@@ -176,11 +182,12 @@ class ColloquySocket:
 
     async def _writer(self) -> None:
         """Drains the outbound queue; waits while the client's TCP window is full."""
-        key = "bytes" if self.binary else "text"
-        gate = self.gate
-        assert gate is not None
+        wire = self.wire
+        assert wire is not None
+        gate, out = wire.gate, self.out
+        half = settings.OUTBOUND_QUEUE_FRAMES // 2
         while True:
-            if not self.out:
+            if not out:
                 if self.state is not State.OPEN:
                     break
                 self.wake.clear()
@@ -188,12 +195,26 @@ class ColloquySocket:
                 continue
             if not gate.is_open():
                 await gate.wait_open()
-                if self.state is not State.OPEN and not self.out:
+                if self.state is not State.OPEN and not out:
                     break
-            await self.send({"type": "websocket.send", key: self.out.popleft()})
-            if len(self.out) <= settings.OUTBOUND_QUEUE_FRAMES // 2:
+            if wire.write_many is not None:
+                # Everything queued leaves in one write: one syscall, not one per frame.
+                batch = list(out)
+                out.clear()
+                try:
+                    wire.write_many(batch)
+                except Exception:  # the peer went away; its disconnect follows
+                    self.state = State.CLOSING
+            else:
+                await wire.send_one(out.popleft())
+            if len(out) <= half:
                 self.drained.set()
-        await self.send({"type": "websocket.close", "code": self.close_code})
+        try:
+            # A client that stopped reading never drains what is ahead of the close.
+            await asyncio.wait_for(self.send({"type": "websocket.close", "code": self.close_code}),
+                                   settings.CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            wire.abort()
 
     def close_soon(self, code: int, reason: str = "") -> None:
         """Close with `code` once the writer gets to it; drops what is still queued."""
@@ -204,8 +225,8 @@ class ColloquySocket:
         self.state = State.CLOSING
         self.close_code = int(code)  # daphne's WebSocket layer rejects int subclasses
         self.out.clear()
-        if self.gate is not None:
-            self.gate.resumeProducing()
+        if self.wire is not None:
+            self.wire.gate.resumeProducing()
         self.wake.set()
         self.drained.set()
 
@@ -270,60 +291,68 @@ class ColloquySocket:
 
     def _reply(self, frame: dict[str, Any]) -> None:
         assert self.codec is not None
-        self._enqueue(self.codec.encode(frame))
+        self._enqueue(Outgoing(self.codec.encode(frame)))
 
     # --- outbound --------------------------------------------------------------
 
-    def _enqueue(self, payload: str | bytes) -> None:
+    def _enqueue(self, item: Outgoing) -> None:
         if self.state is not State.OPEN:
             return
         out = self.out
-        if not out:
-            gate = self.gate
-            if gate is not None and gate.direct is not None and gate.is_open():
-                try:
-                    gate.direct(payload)  # nothing queued ahead of it: write now
-                except Exception:  # the peer just went away; its disconnect follows
-                    self.state = State.CLOSING
-                    self.wake.set()
+        wire = self.wire
+        if wire is None or wire.write is None:
+            if len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
+                self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
                 return
-        elif len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
+            out.append(item)
+            self.wake.set()
+            return
+        if not out and wire.gate.is_open():
+            try:
+                wire.write(item.wire)  # nothing queued ahead of it: write now
+            except Exception:  # the peer just went away; its disconnect follows
+                self.state = State.CLOSING
+                self.wake.set()
+            return
+        if len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
             self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
             return
-        out.append(payload)
+        out.append(item.wire)
         self.wake.set()
 
-    def _emit(self, stream: str, seq: int | None, payload: str | bytes) -> None:
+    def _emit(self, stream: str, seq: int | None, item: Outgoing) -> None:
         if seq is not None:
             if seq <= self.sent.get(stream, 0):
                 return  # already written (replay and live overlap)
             self.sent[stream] = seq
-        self._enqueue(payload)
+        self._enqueue(item)
 
-    def encode_frame(self, frame: str) -> str | bytes:
+    def encode_frame(self, frame: str) -> Outgoing:
         """A stored JSON event frame in this socket's codec."""
-        return msgpack.packb(json.loads(frame), use_bin_type=True) if self.binary else frame
+        if self.binary:
+            return Outgoing(msgpack.packb(json.loads(frame), use_bin_type=True))
+        return Outgoing(frame)
 
-    def push(self, stream: str, seq: int | None, payload: str | bytes) -> None:
+    def push(self, stream: str, seq: int | None, item: Outgoing) -> None:
         """Called by the hub for each live frame on a stream this socket holds."""
         if self.held is not None:
             if len(self.held) >= settings.OUTBOUND_QUEUE_FRAMES:
                 self.close_soon(CloseCode.SLOW_CONSUMER, "too many events before first request")
                 return
-            self.held.append((stream, seq, payload))
+            self.held.append((stream, seq, item))
         elif stream in self.paused:
             waiting = self.paused[stream]
             if len(waiting) >= settings.OUTBOUND_QUEUE_FRAMES:
                 self.close_soon(CloseCode.SLOW_CONSUMER, "live events outran a replay")
                 return
-            waiting.append((seq, payload))
+            waiting.append((seq, item))
         else:
-            self._emit(stream, seq, payload)
+            self._emit(stream, seq, item)
 
     def release_held(self) -> None:
         held, self.held = self.held, None
-        for stream, seq, payload in held or ():
-            self.push(stream, seq, payload)
+        for stream, seq, item in held or ():
+            self.push(stream, seq, item)
 
     # --- streams ---------------------------------------------------------------
 
@@ -385,8 +414,8 @@ class ColloquySocket:
 
     def flush_paused(self, stream: str) -> None:
         """Release the live frames held for a stream, skipping seqs already written."""
-        for seq, payload in self.paused.pop(stream, ()):
-            self._emit(stream, seq, payload)
+        for seq, item in self.paused.pop(stream, ()):
+            self._emit(stream, seq, item)
 
     async def _wait_drained(self) -> None:
         half = settings.OUTBOUND_QUEUE_FRAMES // 2

@@ -2,7 +2,8 @@
 
 A stream event goes journal.append → (the journal publishes it once) → every
 server process holding a socket on that stream → Hub.deliver → each local
-socket's outbound queue. The frame is encoded once per codec per process.
+socket. The frame is encoded, and its WebSocket frame bytes built, once per
+codec per process (realtime.wsframe), whatever the room's size.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import msgpack
 
 from realtime import runtime
 from realtime.journal import Appended, frame_type
+from realtime.wsframe import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class Socket(Protocol):
     token_id: int | None  # the API token the socket authenticated with, if any
     binary: bool
 
-    def push(self, stream: str, seq: int | None, payload: str | bytes) -> None: ...
+    def push(self, stream: str, seq: int | None, item: Outgoing) -> None: ...
     def room_added(self, room_id: int, seq: int) -> None: ...
     def room_removed(self, room_id: int) -> None: ...
     def close_soon(self, code: int, reason: str) -> None: ...
@@ -168,15 +170,16 @@ class Hub:
 
     @staticmethod
     def _fan_out(targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str) -> None:
-        packed: bytes | None = None  # encoded once per codec, whatever the room's size
+        text = Outgoing(frame)
+        packed: Outgoing | None = None  # built on the first msgpack receiver
         for sock in targets:
             try:
                 if sock.binary:
                     if packed is None:
-                        packed = msgpack.packb(json.loads(frame), use_bin_type=True)
+                        packed = Outgoing(msgpack.packb(json.loads(frame), use_bin_type=True))
                     sock.push(stream, seq, packed)
                 else:
-                    sock.push(stream, seq, frame)
+                    sock.push(stream, seq, text)
             except Exception:  # one broken socket must not cost the others this frame
                 log.exception("delivery to one socket failed on %s", stream)
 

@@ -1,9 +1,11 @@
-"""Real server processes for the tests: daphne, the persister, Postgres, Redis.
+"""Real server processes for the tests: the server, the persister, Postgres, Redis.
 
 `Stack` starts one profile from scratch in a throwaway database (and Redis key
 prefix), with a pool of employees made in one go, and hands out fresh users so
-tests never share state. Embedded: one daphne. Services: two daphne processes
-sharing Redis (server 0 and 1) and one `manage.py persister`.
+tests never share state. Embedded: one server. Services: two server processes
+sharing Redis (server 0 and 1) and one `manage.py persister`. The server is the
+production one (`python -m realtime.serve`: uvicorn); COLLOQUY_TEST_SERVER=daphne
+runs the same tests under daphne.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from colloquy_client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("COLLOQUY_TEST_SERVER", "uvicorn")
 PASSWORD = "pw-test-only"
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 9  # tests use their own Redis database and a per-run key prefix
@@ -110,8 +113,7 @@ class Stack:
                 ) -> subprocess.Popen[bytes]:
         proc = self._spawn(
             f"server-{port}",
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "--websocket_timeout", "-1", "asgi:application"],
+            [sys.executable, "-m", "realtime.serve", "--port", str(port), "--server", SERVER],
             extra_env,
         )
         wait_http(f"http://127.0.0.1:{port}/healthz")
