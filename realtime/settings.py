@@ -149,6 +149,10 @@ LOGGING = {
 # Largest inbound frame. A chat op is well under 1 KiB; 64 KiB leaves room for
 # long messages while keeping a single socket from pinning megabytes.
 MAX_FRAME_BYTES = _int("COLLOQUY_MAX_FRAME_BYTES", 65536)
+# Pending connections the kernel queues for the server (listen backlog). A
+# reconnect storm after a deploy brings thousands at once; the usual 50-128
+# would refuse most of them before the server sees them.
+LISTEN_BACKLOG = _int("COLLOQUY_LISTEN_BACKLOG", 4096)
 # Longest message body in characters: a long post fits; a pasted log file does not.
 MAX_BODY_CHARS = _int("COLLOQUY_MAX_BODY_CHARS", 10000)
 # Ops per second per connection (token bucket rate) and burst. People type at
@@ -163,6 +167,9 @@ FLOOD_STRIKES = _int("COLLOQUY_FLOOD_STRIKES", 50)
 OUTBOUND_QUEUE_FRAMES = _int("COLLOQUY_OUTBOUND_QUEUE_FRAMES", 2000)
 # Seconds between client pings the server asks for; after 3 missed, it closes 4008.
 HEARTBEAT_SECONDS = _int("COLLOQUY_HEARTBEAT_SECONDS", 25)
+# Seconds a close frame may wait behind unread data before the connection is
+# dropped: a client that stopped reading never lets it out.
+CLOSE_TIMEOUT_SECONDS = _float("COLLOQUY_CLOSE_TIMEOUT_SECONDS", 5.0)
 # Most events one history call returns (the client pages with seq cursors).
 HISTORY_MAX_LIMIT = _int("COLLOQUY_HISTORY_MAX_LIMIT", 200)
 # Most events one resume call replays per stream; past that the reply says
