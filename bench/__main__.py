@@ -149,6 +149,21 @@ def annotate(step: dict[str, Any], cpu: dict[str, float], server_pid: int | None
     return step
 
 
+def settle(pid: int, idle_share: float = 0.25, limit: float = 20.0) -> float:
+    """Wait (up to `limit` s) until the server's CPU share over 0.5 s drops below
+    `idle_share`: connect-time work (presence, catch-up) must not land in the first step."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        try:
+            c0 = servers.cpu_seconds(pid)
+            time.sleep(0.5)
+            if (servers.cpu_seconds(pid) - c0) / 0.5 < idle_share:
+                break
+        except OSError:
+            break
+    return round(time.monotonic() - t0, 2)
+
+
 def brief(step: dict[str, Any]) -> str:
     lat = step["latency_ms"]
     return (f"rate {step['rate']:g}/s → {step.get('deliveries_per_s')} deliveries/s, "
@@ -301,8 +316,20 @@ class Bench:
         cfg = self.cfg
         steps: list[dict[str, Any]] = []
         pids = {"server": server.pid, "client": load.pid, "redis": self.redis_pid, **extra_pids}
+        settled = settle(server.pid)
+        if settled > 1.0:
+            log(f"  {label} server busy after connecting: waited {settled:.1f} s")
 
-        def step(rate: float) -> dict[str, Any]:
+        def step(rate: float, confirm: bool = True) -> dict[str, Any]:
+            # A failed step is run once more before it counts: on a shared machine one
+            # burst of someone else's work must not end a ladder (both attempts are kept).
+            res = attempt(rate)
+            if confirm and not held(res, stop_p99) and rates is None and server.alive():
+                res["repeated"] = True
+                res = attempt(rate)
+            return res
+
+        def attempt(rate: float) -> dict[str, Any]:
             meter = CpuMeter(pids)
             res = load.call("fanout", sender=sender, room=room, rate=rate, duration=step_s,
                             receivers=receivers, kind=kind, drain_max=cfg["drain_max"],
@@ -363,7 +390,7 @@ class Bench:
                     and not s["receivers_closed"] and s["delivered"]]
         best_any = max(lossless, key=lambda s: s["deliveries_per_s"] or 0, default=None)
         return {"steps": steps, "max_held_rate": good, "first_failed_rate": bad,
-                "held": best, "best_lossless_any_latency": best_any}
+                "held": best, "best_lossless_any_latency": best_any, "settle_s": settled}
 
     # --- Colloquy ------------------------------------------------------------------------
 

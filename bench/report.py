@@ -203,6 +203,7 @@ def fanout_section(fan_rows: list[tuple[str, dict[str, Any]]], pure: dict[str, A
         for s in (val or {}).get("steps", []):
             closed = s.get("receivers_closed")
             out.append(_step_row(label, s, ("held" if s.get("held") else "failed")
+                                 + (", run again" if s.get("repeated") else "")
                                  + (f", closed {closed}" if closed else "")))
     out += ["", "</details>"]
     return out
