@@ -226,6 +226,11 @@ PRESENCE_OFFLINE_DELAY_SECONDS = _float("COLLOQUY_PRESENCE_OFFLINE_DELAY_SECONDS
 PRESENCE_AWAY_AFTER_SECONDS = _float("COLLOQUY_PRESENCE_AWAY_AFTER_SECONDS", 300.0)
 # Users one presence.subscribe / presence.query may name (a directory page).
 PRESENCE_MAX_USERS = _int("COLLOQUY_PRESENCE_MAX_USERS", 200)
+# Presence changes are pushed only into rooms with at most this many members.
+# In a room of n members a connect storm would otherwise be n² frames (1,000
+# members: ~500,000); members of bigger rooms presence.subscribe to the people
+# they look at. 0: never push presence into rooms, only to subscribers.
+PRESENCE_MAX_ROOM_MEMBERS = _int("COLLOQUY_PRESENCE_MAX_ROOM_MEMBERS", 200)
 # Typing: at most one relayed per sender per room per window; receivers drop an
 # indicator after expires_in, so a lost "stop" never leaves one stuck.
 TYPING_RELAY_SECONDS = _float("COLLOQUY_TYPING_RELAY_SECONDS", 3.0)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -75,17 +78,26 @@ async def test_reconnect_within_delay_makes_no_offline_online_pair(stack: Stack)
     await asyncio.gather(tab.close(), b.close())
 
 
-async def test_killed_process_user_goes_offline_within_ttl(services: Stack) -> None:
-    stack = services
-    user, peer = stack.new_user(), stack.new_user()
-    await room_with(stack, peer, [user])
+async def on_a_server_of_its_own(stack: Stack, users: list[str]
+                                  ) -> tuple[Client, list[Client], int]:
+    """A peer watching from server 0, and `users` (sharing a room with the peer)
+    connected to a new server process: (peer, their clients, that server's index),
+    once the peer has heard them come online."""
+    peer = stack.new_user()
+    await room_with(stack, peer, users)
     b = await watcher(stack, peer, server=0)
     stack.start_server()
-    doomed = len(stack.servers) - 1
-    victim = await stack.client(user, server=doomed)
+    index = len(stack.servers) - 1
+    clients = [await stack.client(user, server=index) for user in users]
+    ids = [c.hello["user"]["id"] for c in clients]
+    assert sorted(status_of(await presence_events(b, 1.0))) == [(i, "online") for i in sorted(ids)]
+    return b, clients, index
+
+
+async def test_killed_process_user_goes_offline_within_ttl(services: Stack) -> None:
+    b, [victim], doomed = await on_a_server_of_its_own(services, [services.new_user()])
     uid = victim.hello["user"]["id"]
-    assert status_of(await presence_events(b, 1.0)) == [(uid, "online")]
-    stack.kill_server(doomed)  # kill -9: its sockets never say goodbye
+    services.kill_server(doomed)  # kill -9: its sockets never say goodbye
     killed_at = time.monotonic()
     [event] = await b.events_of("presence", 1, timeout=PRESENCE_TTL + 3.0)
     # The documented bound: TTL plus one refresh period (1 s in tests), plus slack.
@@ -93,6 +105,85 @@ async def test_killed_process_user_goes_offline_within_ttl(services: Stack) -> N
     assert (event["data"]["user"], event["data"]["status"]) == (uid, "offline")
     assert await presence_events(b, 1.5) == []
     await b.close()
+
+
+async def test_killed_process_takes_only_its_connections_offline(services: Stack) -> None:
+    solo, both = services.new_user(), services.new_user()
+    b, [s, _], doomed = await on_a_server_of_its_own(services, [solo, both])
+    t2 = await services.client(both, server=1)  # a second tab, on a process that survives
+    services.kill_server(doomed)
+    [event] = await b.events_of("presence", 1, timeout=PRESENCE_TTL + 3.0)
+    assert (event["data"]["user"], event["data"]["status"]) == (s.hello["user"]["id"], "offline")
+    assert await presence_events(b, 1.5) == []  # `both` stays online
+    await asyncio.gather(t2.close(), b.close())
+
+
+async def test_process_stalled_past_ttl_goes_offline_then_comes_back(services: Stack) -> None:
+    b, [a], stalled = await on_a_server_of_its_own(services, [services.new_user()])
+    uid = a.hello["user"]["id"]
+    proc = services.servers[stalled][0]
+    proc.send_signal(signal.SIGSTOP)  # a frozen VM or a long pause: no refresh, sockets open
+    try:
+        [gone] = await b.events_of("presence", 1, timeout=PRESENCE_TTL + 3.0)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert (gone["data"]["user"], gone["data"]["status"]) == (uid, "offline")
+    # Its next refresh finds it was given up for dead and registers its sockets again.
+    assert status_of(await presence_events(b, 3.0)) == [(uid, "online")]
+    await asyncio.gather(a.close(), b.close())
+    proc.terminate()
+    proc.wait(10)
+
+
+@contextlib.contextmanager
+def server_with(stack: Stack, env: dict[str, str]) -> Iterator[int]:
+    """A server process with these settings; yields its index.
+
+    Services: one more process beside the others. Embedded: only one process may
+    own the SQLite files, so server 0 is restarted with them, then without.
+    """
+    if stack.profile == "services":
+        stack.start_server(env)
+        proc = stack.servers[-1][0]
+        try:
+            yield len(stack.servers) - 1
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        return
+    proc, port = stack.servers[0]
+    proc.terminate()
+    proc.wait(10)
+    stack.servers[0] = (stack._launch(port, env), port)
+    try:
+        yield 0
+    finally:
+        stack.servers[0][0].terminate()
+        stack.servers[0][0].wait(10)
+        stack.servers[0] = (stack._launch(port), port)
+
+
+async def test_rooms_above_max_members_get_no_presence_but_subscribers_do(stack: Stack) -> None:
+    user, big_peer, small_peer, follower = (stack.new_user() for _ in range(4))
+    owner = await stack.client(big_peer)
+    room = (await owner.request("rooms.create", name="Big", members=[  # 4: above the limit
+        user, stack.new_user(), stack.new_user()]))["room"]
+    [uid] = [m["id"] for m in room["members"] if m["username"] == user]
+    await owner.close()
+    await room_with(stack, small_peer, [user, stack.new_user()])  # 3: at the limit
+    with server_with(stack, {"COLLOQUY_PRESENCE_MAX_ROOM_MEMBERS": "3"}) as limited:
+        b = await watcher(stack, big_peer)
+        s = await watcher(stack, small_peer)
+        f = await watcher(stack, follower)
+        await f.request("presence.subscribe", users=[uid])
+        a = await stack.client(user, server=limited)
+        [to_small] = await presence_events(s, 1.5)
+        assert to_small == {"op": "event", "stream": "presence", "type": "presence",
+                            "data": {"user": uid, "status": "online",
+                                     "last_seen": to_small["data"]["last_seen"]}}
+        assert await presence_events(f, 0.5) == [to_small]
+        assert await presence_events(b, 0.5) == []
+        await asyncio.gather(a.close(), b.close(), s.close(), f.close())
 
 
 async def test_non_member_gets_no_presence_or_typing(stack: Stack) -> None:
