@@ -21,6 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 ## make run: install, migrate, seed a demo organisation, serve on 127.0.0.1:8000
+## (uvicorn on uvloop; SERVER=daphne serves the same app with daphne)
 run: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
@@ -28,13 +29,15 @@ run: install
 	  echo "services profile: starting a persister beside the server"; \
 	  $(BIN)/python manage.py persister & \
 	fi; \
-	exec $(BIN)/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 asgi:application
+	exec $(BIN)/python -m realtime.serve --host $(HOST) --port $(PORT) $(if $(SERVER),--server $(SERVER))
 
 ## make test: lint, start Postgres and Redis if needed, run the suite on both profiles
 test: install services
 	bash scripts/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	@echo "daphne stays supported: chat, flow control and resume again under daphne"
+	COLLOQUY_TEST_SERVER=daphne $(BIN)/pytest -q tests/test_chat.py tests/test_slow_consumer.py tests/test_resume.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -99,7 +99,10 @@ class ColloquySocket:
         self.paused: dict[str, list[tuple[int | None, Outgoing]]] = {}
         # Frame bytes when the wire is direct, else Outgoing for ASGI's send().
         self.out: deque[Any] = deque()
-        self.wake = asyncio.Event()
+        # Runs only while frames wait (queue non-empty or a close to send): most
+        # writes go straight to the transport, and 10,000 idle sockets should not
+        # each hold a task.
+        self.writer: asyncio.Task[None] | None = None
         self.drained = asyncio.Event()  # set when the queue is at most half full
         self.wire: Wire | None = None
         self.close_code = 1000  # set by close_soon before the writer sends it
@@ -148,12 +151,12 @@ class ColloquySocket:
                 "heartbeat_s": settings.HEARTBEAT_SECONDS, "limits": limits(),
                 "streams": dict(self.sent),
             })))
-            writer = asyncio.get_running_loop().create_task(self._writer())
             try:
                 await rt.presence.connected(self)
                 await self._reader()
             finally:
-                writer.cancel()
+                if self.writer is not None:
+                    self.writer.cancel()
         finally:
             self.state = State.CLOSED
             hub.detach(self, self.streams)
@@ -180,41 +183,47 @@ class ColloquySocket:
             except CloseConnection as exc:
                 self.close_soon(exc.code, exc.reason)
 
+    def _start_writer(self) -> None:
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self._writer())
+
     async def _writer(self) -> None:
-        """Drains the outbound queue; waits while the client's TCP window is full."""
+        """Drains the outbound queue, then exits; waits while the client's TCP window is full."""
         wire = self.wire
         assert wire is not None
         gate, out = wire.gate, self.out
         half = settings.OUTBOUND_QUEUE_FRAMES // 2
-        while True:
-            if not out:
-                if self.state is not State.OPEN:
-                    break
-                self.wake.clear()
-                await self.wake.wait()
-                continue
-            if not gate.is_open():
-                await gate.wait_open()
-                if self.state is not State.OPEN and not out:
-                    break
-            if wire.write_many is not None:
-                # Everything queued leaves in one write: one syscall, not one per frame.
-                batch = list(out)
-                out.clear()
-                try:
-                    wire.write_many(batch)
-                except Exception:  # the peer went away; its disconnect follows
-                    self.state = State.CLOSING
-            else:
-                await wire.send_one(out.popleft())
-            if len(out) <= half:
-                self.drained.set()
         try:
-            # A client that stopped reading never drains what is ahead of the close.
-            await asyncio.wait_for(self.send({"type": "websocket.close", "code": self.close_code}),
-                                   settings.CLOSE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            wire.abort()
+            while out:
+                if not gate.is_open():
+                    await gate.wait_open()
+                    continue
+                if wire.write_many is not None:
+                    # Everything queued leaves in one write: one syscall, not one per frame.
+                    batch = list(out)
+                    out.clear()
+                    try:
+                        wire.write_many(batch)
+                    except Exception:  # the peer went away; its disconnect follows
+                        self.state = State.CLOSED
+                        out.clear()
+                else:
+                    await wire.send_one(out.popleft())
+                if len(out) <= half:
+                    self.drained.set()
+            if self.state is State.CLOSING:
+                self.state = State.CLOSED
+                try:
+                    # A client that stopped reading never drains what is ahead of the close.
+                    await asyncio.wait_for(
+                        self.send({"type": "websocket.close", "code": self.close_code}),
+                        settings.CLOSE_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    wire.abort()
+                except Exception:  # already disconnected: nothing to close
+                    log.debug("close of socket %s found it gone", self.connection_id)
+        finally:
+            self.writer = None
 
     def close_soon(self, code: int, reason: str = "") -> None:
         """Close with `code` once the writer gets to it; drops what is still queued."""
@@ -227,8 +236,8 @@ class ColloquySocket:
         self.out.clear()
         if self.wire is not None:
             self.wire.gate.resumeProducing()
-        self.wake.set()
         self.drained.set()
+        self._start_writer()
 
     # --- inbound ---------------------------------------------------------------
 
@@ -305,20 +314,19 @@ class ColloquySocket:
                 self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
                 return
             out.append(item)
-            self.wake.set()
+            self._start_writer()
             return
         if not out and wire.gate.is_open():
             try:
                 wire.write(item.wire)  # nothing queued ahead of it: write now
             except Exception:  # the peer just went away; its disconnect follows
-                self.state = State.CLOSING
-                self.wake.set()
+                self.state = State.CLOSED
             return
         if len(out) >= settings.OUTBOUND_QUEUE_FRAMES:
             self.close_soon(CloseCode.SLOW_CONSUMER, "outbound queue full")
             return
         out.append(item.wire)
-        self.wake.set()
+        self._start_writer()
 
     def _emit(self, stream: str, seq: int | None, item: Outgoing) -> None:
         if seq is not None:
