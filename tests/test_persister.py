@@ -203,3 +203,69 @@ async def test_acked_message_stays_readable_while_a_stalled_persister_holds_it(
         stalled.wait(10)
         client.close()
         await asyncio.gather(*(s.close() for s in senders))
+
+
+async def test_a_refused_entry_is_skipped_and_a_redelivered_batch_stores_nothing_twice(
+        services: Stack, users: Users) -> None:
+    """Entries put straight into the persister's feed (the socket layer would refuse
+    the bad one): in one batch, an entry whose client_id the database cannot store is
+    skipped on its own while its neighbours are stored; the same entries delivered
+    again, with a new one, store only the new one."""
+    import json
+
+    import redis
+
+    from realtime.journal import frame_parts
+
+    stack = services
+    owner, member = users.take(), users.take()
+    sender = await open_client(stack, owner)
+    rid = (await sender.request("rooms.create", name="Refused", members=[member]))["room"]["id"]
+    stream = f"room:{rid}"
+    tpl = await send(sender, rid, "template", "tpl")
+    [(frame,)] = await until(lambda: stack.sql(
+        "SELECT frame FROM realtime_streamevent WHERE stream = ? AND seq = 2", stream),
+        "the template message to be persisted", timeout=30)
+    template = json.loads(frame)["data"]
+
+    def entry(seq: int, client_id: str) -> dict[str, str | int]:
+        data = {**template, "id": f"inject{seq}", "body": f"body {seq}", "client_id": client_id}
+        head, tail = frame_parts(stream, "message.created", data)
+        return {"s": stream, "q": seq, "f": f"{head}{seq}{tail}"}
+
+    good, bad = [entry(s, f"c-{s}") for s in (1001, 1003)], entry(1002, "x" * 65)
+    client = redis.Redis.from_url(stack.redis_url)
+    journal = f"{stack.env['COLLOQUY_REDIS_PREFIX']}:journal"
+
+    def feed(entries: list[dict[str, str | int]]) -> None:
+        pipe = client.pipeline(transaction=True)  # one batch for the persister
+        for fields in entries:
+            pipe.xadd(journal, fields)
+        pipe.execute()
+
+    messages = "SELECT id, seq, body, client_id FROM rooms_message WHERE room_id = ? ORDER BY seq"
+    events = "SELECT seq, type FROM realtime_streamevent WHERE stream = ? ORDER BY seq"
+    try:
+        feed([good[0], bad, good[1]])
+        await until(lambda: journal_lag(stack) == 0, "the persister to get past the bad entry")
+        assert stack.sql(messages, rid) == [
+            (tpl["id"], 2, "template", "tpl"),
+            ("inject1001", 1001, "body 1001", "c-1001"),
+            ("inject1003", 1003, "body 1003", "c-1003")]
+        assert stack.sql(events, stream) == [
+            (1, "room.created"), (2, "message.created"), (1001, "message.created"),
+            (1003, "message.created")]
+        assert f"skipping journal entry {stream}#1002" in stack.log_text()
+
+        feed([good[0], good[1], entry(1004, "c-1004")])  # redelivered, and one new
+        await asyncio.to_thread(
+            stack.wait_sql, "SELECT count(*) FROM rooms_message WHERE room_id = ?", rid,
+            expect=[(4,)], timeout=30)
+        await until(lambda: journal_lag(stack) == 0, "the persister to acknowledge them")
+        assert [r[:2] for r in stack.sql(messages, rid)][1:] == [
+            ("inject1001", 1001), ("inject1003", 1003), ("inject1004", 1004)]
+        assert [s for s, _ in stack.sql(events, stream)] == [1, 2, 1001, 1003, 1004]
+    finally:
+        client.close()
+        await sender.close()
+
