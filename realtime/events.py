@@ -8,8 +8,11 @@ codec per process (realtime.wsframe), whatever the room's size.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgpack
@@ -57,6 +60,7 @@ class Socket(Protocol):
     user_id: int
     token_id: int | None  # the API token the socket authenticated with, if any
     binary: bool
+    streams: set[str]  # the streams it holds now
 
     def push(self, stream: str, seq: int | None, item: Outgoing) -> None: ...
     def room_added(self, room_id: int, seq: int) -> None: ...
@@ -78,10 +82,64 @@ def _seq_of(stream: str, frame: str) -> int | None:
     return int(frame[start:frame.index(",", start)])
 
 
-class Hub:
-    """This process's sockets by stream and by user; fans frames out locally."""
+class _FanOut:
+    """One frame on its way to a fixed set of local sockets, resumable part-way."""
 
-    def __init__(self) -> None:
+    __slots__ = ("frame", "packed", "pos", "seq", "stream", "targets", "text", "then")
+
+    def __init__(self, targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str,
+                 then: Callable[[tuple[Socket, ...], str], None] | None) -> None:
+        self.targets = targets
+        self.stream = stream
+        self.seq = seq
+        self.frame = frame
+        self.text = Outgoing(frame)
+        self.packed: Outgoing | None = None  # built on the first msgpack receiver
+        self.pos = 0
+        self.then = then
+
+    def run(self, budget: int) -> int:
+        """Deliver to up to `budget` more sockets; returns the budget left."""
+        targets, stream, seq = self.targets, self.stream, self.seq
+        # A socket may have left the stream since this frame was queued (a later
+        # room.removed ran first): it gets nothing more from that room.
+        held_only = stream != "presence"
+        end = min(len(targets), self.pos + budget)
+        for sock in targets[self.pos:end]:
+            if held_only and stream not in sock.streams:
+                continue
+            try:
+                if sock.binary:
+                    packed = self.packed
+                    if packed is None:
+                        packed = self.packed = Outgoing(
+                            msgpack.packb(json.loads(self.frame), use_bin_type=True))
+                    sock.push(stream, seq, packed)
+                else:
+                    sock.push(stream, seq, self.text)
+            except Exception:  # one broken socket must not cost the others this frame
+                log.exception("delivery to one socket failed on %s", stream)
+        budget -= end - self.pos
+        self.pos = end
+        return budget
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.targets)
+
+
+class Hub:
+    """This process's sockets by stream and by user; fans frames out locally.
+
+    Frames go out strictly in arrival order (one FIFO of fan-outs), at most
+    `slice_sockets` deliveries per turn of the event loop: a frame into a room
+    of thousands then never holds up acks and requests for its whole fan-out.
+    """
+
+    def __init__(self, slice_sockets: int = 256) -> None:
+        self.slice_sockets = slice_sockets
+        self._jobs: deque[_FanOut] = deque()
+        self._draining = False
         self.streams: dict[str, set[Socket]] = {}
         self.users: dict[int, set[Socket]] = {}
         self.watchers: dict[int, set[Socket]] = {}  # user → sockets that presence.subscribe'd
@@ -148,9 +206,9 @@ class Hub:
             # Ephemeral (typing): not echoed to the author's own sockets.
             author = json.loads(frame).get("data", {}).get("user", {}).get("id")
             targets = tuple(s for s in targets if s.user_id != author)
-        self._fan_out(targets, stream, seq, frame)
-        if stream.startswith("user:") and seq is not None:
-            self._user_stream_effects(targets, frame)
+        user_stream = stream.startswith("user:") and seq is not None
+        effects = self._user_stream_effects if user_stream else None
+        self._fan_out(targets, stream, seq, frame, effects)
 
     def presence(self, message: dict[str, Any]) -> None:
         """A user's presence changed: tell local sockets sharing a room, and watchers."""
@@ -168,20 +226,30 @@ class Hub:
         }, separators=(",", ":"))
         self._fan_out(tuple(targets), "presence", None, frame)
 
-    @staticmethod
-    def _fan_out(targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str) -> None:
-        text = Outgoing(frame)
-        packed: Outgoing | None = None  # built on the first msgpack receiver
-        for sock in targets:
-            try:
-                if sock.binary:
-                    if packed is None:
-                        packed = Outgoing(msgpack.packb(json.loads(frame), use_bin_type=True))
-                    sock.push(stream, seq, packed)
-                else:
-                    sock.push(stream, seq, text)
-            except Exception:  # one broken socket must not cost the others this frame
-                log.exception("delivery to one socket failed on %s", stream)
+    def _fan_out(self, targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str,
+                 then: Callable[[tuple[Socket, ...], str], None] | None = None) -> None:
+        self._jobs.append(_FanOut(targets, stream, seq, frame, then))
+        if not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = True
+        jobs, budget = self._jobs, self.slice_sockets
+        while jobs and budget > 0:
+            job = jobs[0]
+            budget = job.run(budget)
+            if not job.done:
+                break
+            jobs.popleft()
+            if job.then is not None:
+                try:
+                    job.then(job.targets, job.frame)
+                except Exception:
+                    log.exception("after-delivery step failed on %s", job.stream)
+        if jobs:
+            asyncio.get_running_loop().call_soon(self._drain)  # the rest on the next turn
+        else:
+            self._draining = False
 
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
         # Room list changes re-aim the user's sockets at once, on every process.

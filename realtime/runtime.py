@@ -53,7 +53,7 @@ def _build() -> Runtime:
     from presence.tracker import PresenceTracker
     from realtime.events import Hub
 
-    hub = Hub()
+    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS)
     if settings.PROFILE == "services":
         import redis.asyncio as aredis
 
