@@ -16,12 +16,19 @@ import sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime.settings")
 
 
-def uvicorn_options(host: str, port: int) -> dict[str, object]:
+def uvicorn_options(host: str, port: int, workers: int = 1,
+                    proxy_headers: bool = False) -> dict[str, object]:
     from django.conf import settings
 
+    if workers > 1 and settings.PROFILE != "services":
+        raise SystemExit("--workers needs the services profile: the embedded journal "
+                         "and its in-process bus live in one process")
     return {
         "host": host,
         "port": port,
+        # Each worker is a whole server process sharing the listening socket;
+        # they meet through Redis like processes on different machines.
+        "workers": workers,
         "loop": "uvloop",
         "http": "httptools",
         "ws": "websockets-sansio",
@@ -40,7 +47,8 @@ def uvicorn_options(host: str, port: int) -> dict[str, object]:
         "lifespan": "off",
         "access_log": False,
         "log_level": os.environ.get("COLLOQUY_SERVER_LOG_LEVEL", "warning"),
-        "proxy_headers": False,
+        # Behind a load balancer: the client address from X-Forwarded-For.
+        "proxy_headers": proxy_headers,
     }
 
 
@@ -49,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (services profile only)")
+    parser.add_argument("--proxy-headers", action="store_true",
+                        help="trust X-Forwarded-For from the load balancer")
     args = parser.parse_args(argv)
     if args.server == "daphne":
         from django.conf import settings
@@ -61,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         ])
     import uvicorn
 
-    uvicorn.run("asgi:application", **uvicorn_options(args.host, args.port))  # type: ignore[arg-type]
+    options = uvicorn_options(args.host, args.port, args.workers, args.proxy_headers)
+    uvicorn.run("asgi:application", **options)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
