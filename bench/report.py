@@ -111,6 +111,15 @@ def done_when(results: dict[str, Any]) -> list[str]:
            "(median over the pure asyncio ladder's steps), so it can take "
            f"{_f(1e6 / (client_cpu_per_delivery(pure) or 1e6), 0)} deliveries/s.", "",
            "| target | measured | vs baselines | verdict |", "|---|---|---|---|"]
+    others = sorted(st["cpu"]["other_cores"] for r in runs.values() if isinstance(r, dict)
+                    for v in r.values() if isinstance(v, dict)
+                    for st in v.get("steps", []) if "other_cores" in st.get("cpu", {}))
+    if others:
+        cpus = results.get("machine", {}).get("cpus")
+        out[-3:-3] = ["", f"Interference: during the fan-out steps everything else on the "
+                      f"machine used {others[len(others) // 2]:g} of the {cpus} cores "
+                      f"(median; max {others[-1]:g}); latency verdicts are only as good as "
+                      "that allows, CPU per delivery is steadier."]
     colloquy = next((v for k, v in runs.items() if k == "colloquy-services"), None) or next(
         (v for k, v in runs.items() if k.startswith("colloquy-")), {})
     for codec in ("json", "msgpack"):
@@ -250,7 +259,8 @@ def rest(runs: dict[str, Any], base: dict[str, Any], pure: dict[str, Any]) -> li
             out += ["**Many rooms** (100 rooms x 10 members, everyone chatting; msgs/s is "
                     "the total send rate):", "", HEAD]
             for s in ro["steps"]:
-                out.append(_step_row("rooms", s, "held" if s.get("held") else "failed"))
+                out.append(_step_row("rooms", s, ("held" if s.get("held") else "failed")
+                                     + (", run again" if s.get("repeated") else "")))
             out.append("")
         idle = run.get("idle")
         if idle:
