@@ -97,14 +97,29 @@ def _attach_asyncio(wire: Wire, protocol: Any) -> bool:
         gate.resumeProducing()
         resume()
 
+    lost = protocol.connection_lost
+
+    # Frames fanned out between the disconnect and the socket's own cleanup are
+    # dropped here, not written into a closed transport (which logs each one).
+    def connection_lost(exc: Exception | None) -> None:
+        wire.write = _drop
+        wire.write_many = _drop
+        gate.stopProducing()
+        lost(exc)
+
     protocol.pause_writing = pause_writing
     protocol.resume_writing = resume_writing
+    protocol.connection_lost = connection_lost
     if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
         gate.pauseProducing()
     wire.write = transport.write
     wire.write_many = transport.writelines
     wire.abort = transport.abort
     return True
+
+
+def _drop(data: Any) -> None:
+    """Write into a connection that is gone: nothing to do."""
 
 
 def _attach_twisted(wire: Wire, protocol: Any) -> None:
