@@ -114,6 +114,12 @@ def done_when(results: dict[str, Any]) -> list[str]:
     others = sorted(st["cpu"]["other_cores"] for r in runs.values() if isinstance(r, dict)
                     for v in r.values() if isinstance(v, dict)
                     for st in v.get("steps", []) if "other_cores" in st.get("cpu", {}))
+    shares = [st.get("client_cpu_share") or 0 for r in runs.values() if isinstance(r, dict)
+              for v in r.values() if isinstance(v, dict) for st in v.get("steps", [])]
+    if shares:
+        out[-3:-3] = ["", f"The load client's busiest fan-out step used {max(shares):.2f} of its "
+                      "core" + (" (near saturation: that step may measure the client)"
+                                if max(shares) > 0.8 else "") + "."]
     if others:
         cpus = results.get("machine", {}).get("cpus")
         out[-3:-3] = ["", f"Interference: during the fan-out steps everything else on the "
