@@ -1,0 +1,47 @@
+"""Frames the server builds itself (realtime.wsframe), at each of the three
+WebSocket length encodings: 7-bit (< 126 bytes), 16-bit (< 64 KiB), 64-bit.
+
+Small replies (the ok to a ping) take the 7-bit length in every test; these
+take the other two. The client is the `websockets` library, which parses every
+frame by the RFC, so a header built wrong fails the connection.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.stack import Stack
+from tests.test_chat import make_room
+
+# MAX_BODY_CHARS: a 10 KB event frame, past the 7-bit length (16-bit header).
+LONG_BODY = "x" * 10_000
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_a_long_message_reaches_a_member_whole(stack: Stack, codec: str) -> None:
+    owner, member = stack.new_user(), stack.new_user()
+    sender, room = await make_room(stack, owner, [member])
+    reader = await stack.client(member, codec=codec, server=1)
+    await reader.request("ping")
+    short = await sender.request("message.send", room=room["id"], body="a", client_id="s")
+    long = await sender.request("message.send", room=room["id"], body=LONG_BODY, client_id="l")
+    events = await reader.events_of("message.created", 2)
+    assert [(e["seq"], e["data"]["body"]) for e in events] == [
+        (short["seq"], "a"), (long["seq"], LONG_BODY)]
+    for c in (sender, reader):
+        await c.close()
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_a_history_page_over_64_kib_arrives_whole(stack: Stack, codec: str) -> None:
+    owner = stack.new_user()
+    sender, room = await make_room(stack, owner, [])
+    acks = [await sender.request("message.send", room=room["id"], body=LONG_BODY,
+                                 client_id=f"h{i}") for i in range(8)]
+    reader = await stack.client(owner, codec=codec)
+    page = await reader.request("history", stream=f"room:{room['id']}", limit=10)
+    bodies = [(e["seq"], e["data"]["body"]) for e in page["events"]
+              if e["type"] == "message.created"]
+    assert bodies == [(a["seq"], LONG_BODY) for a in acks]  # 80 KB in one frame: 64-bit length
+    for c in (sender, reader):
+        await c.close()
