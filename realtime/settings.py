@@ -216,12 +216,12 @@ REDIS_POOL_TIMEOUT = _float("COLLOQUY_REDIS_POOL_TIMEOUT", 10.0)
 REDIS_PREFIX = os.environ.get("COLLOQUY_REDIS_PREFIX", "cq")
 
 # --- presence and typing (docs/protocol.md, "Presence" and "Typing") ----------
-# A connection's presence entry lives this long unless its process refreshes it.
-# A process killed without closing its sockets stops refreshing, so its users go
-# offline within TTL + one sweep; shorter means more Redis writes per socket.
+# A process's liveness entry lives this long unless the process refreshes it; its
+# connections count only while it lives. A process killed without closing its
+# sockets stops refreshing, so its users go offline within TTL + one sweep.
 PRESENCE_TTL_SECONDS = _float("COLLOQUY_PRESENCE_TTL_SECONDS", 30.0)
-# How often each process refreshes its sockets' entries (one pipeline for all)
-# and sweeps expired ones. A third of the TTL survives one missed refresh.
+# How often each process refreshes its liveness (one script call, whatever its
+# socket count) and sweeps dead processes. A third of the TTL survives one miss.
 PRESENCE_REFRESH_SECONDS = _float("COLLOQUY_PRESENCE_REFRESH_SECONDS", 10.0)
 # Offline is announced only after the last connection has been gone this long,
 # so a reload or a flapping network makes no offline/online pair.
