@@ -28,17 +28,29 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, close_old_connections, connection, models, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    models,
+    transaction,
+)
+from django.utils import timezone
 
 from realtime.journal import PendingEntry
 
 log = logging.getLogger(__name__)
+
+# A batch read from Redis: its stream ids, its entries, their decoded events.
+_Batch = tuple[list[bytes], list[PendingEntry], list["Event"]]
 
 WRITERS = ["realtime.writer", "rooms.writer"]
 
@@ -55,34 +67,49 @@ class Event:
 @dataclass(frozen=True)
 class Table:
     """One writer's table: `rows` yields, for a batch, tuples of `fields` in order.
-    Fields left out must be auto_now(_add), which get the commit's now()."""
+    Fields left out must be auto_now(_add): the batch's time is added to each row."""
 
     model: type[models.Model]
     fields: tuple[str, ...]
     rows: Callable[[list[Event]], Iterable[tuple[Any, ...]]]
 
     @cached_property
-    def copy_sql(self) -> tuple[str, str, str]:
-        """Create the staging table (if this connection has none yet), COPY into it,
-        move its rows into the real table."""
+    def stamped(self) -> int:
+        """How many columns after `fields` get the batch's time."""
+        return len(self.copy_sql.columns) - len(self.fields)
+
+    @cached_property
+    def copy_sql(self) -> _CopySql:
         meta, q = self.model._meta, connection.ops.quote_name
-        cols = [q(meta.get_field(f).column) for f in self.fields]
         left_out = [f for f in meta.concrete_fields
                     if f.attname not in self.fields and not f.primary_key]
         for f in left_out:
             if not (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)):
                 raise TypeError(f"{meta.label}.{f.name} has no value in the persister's rows")
-        stamped = [q(f.column) for f in left_out]
-        real, stage = q(meta.db_table), "pg_temp." + q(f"persist_{meta.db_table}")
-        listed = ", ".join(cols)
-        # AS SELECT … WITH NO DATA: the real columns' types (and length limits),
-        # without their constraints; ON COMMIT DELETE ROWS: empty for every batch.
-        create = (f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"
-                  f" AS SELECT {listed} FROM {real} WITH NO DATA")
-        insert = (f"INSERT INTO {real} ({', '.join(cols + stamped)})"
-                  f" SELECT {', '.join(cols + ['now()'] * len(stamped))} FROM {stage}"
-                  f" ON CONFLICT DO NOTHING")
-        return create, f"COPY {stage} ({listed}) FROM STDIN", insert
+        columns = [q(meta.get_field(f).column) for f in self.fields] + [
+            q(f.column) for f in left_out]
+        real, stage, listed = (q(meta.db_table), "pg_temp." + q(f"persist_{meta.db_table}"),
+                               ", ".join(columns))
+        return _CopySql(
+            columns=columns,
+            direct=f"COPY {real} ({listed}) FROM STDIN",
+            # AS SELECT … WITH NO DATA: the real columns' types (and length limits),
+            # without their constraints; ON COMMIT DELETE ROWS: empty for every batch.
+            create=(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"
+                    f" AS SELECT {listed} FROM {real} WITH NO DATA"),
+            staged=f"COPY {stage} ({listed}) FROM STDIN",
+            insert=(f"INSERT INTO {real} ({listed}) SELECT {listed} FROM {stage}"
+                    f" ON CONFLICT DO NOTHING"),
+        )
+
+
+@dataclass(frozen=True)
+class _CopySql:
+    columns: list[str]
+    direct: str  # COPY straight into the table: fails if any row is there already
+    create: str  # the connection's staging table, if it has none yet
+    staged: str  # COPY into the staging table
+    insert: str  # staging → table, skipping rows that are there already
 
 
 def _tables() -> list[Table]:
@@ -90,10 +117,16 @@ def _tables() -> list[Table]:
 
 
 def decode(entries: list[PendingEntry]) -> list[Event]:
+    """Each entry's frame, parsed once for all writers. A frame that is not an event
+    can never be stored: it is logged and skipped like a refused row."""
     events = []
     for e in entries:
-        frame = json.loads(e.frame)
-        events.append(Event(e, frame["type"], frame.get("data")))
+        try:
+            frame = json.loads(e.frame)
+            events.append(Event(e, frame["type"], frame.get("data")))
+        except (ValueError, LookupError, TypeError) as exc:
+            log.error("skipping journal entry %s#%d: its frame is not an event (%s)",
+                      e.stream, e.seq, type(exc).__name__)
     return events
 
 
@@ -110,20 +143,41 @@ def write_batch(events: list[Event]) -> None:
 
 
 def _copy_tables(events: list[Event]) -> None:
-    """COPY each table's rows into its staging table and INSERT … SELECT them, on
-    the Django connection's own psycopg connection (inside its transaction)."""
+    """COPY each table's rows, on the Django connection's own psycopg connection
+    (inside its transaction). Usually no row of the batch is stored yet and they
+    are copied straight into the tables (inside a savepoint). If one is (the batch
+    is written again after a crash or a claim), they go through staging tables and
+    one INSERT … SELECT … ON CONFLICT DO NOTHING each."""
+    now = timezone.now()
+    batch = []
+    for table in _tables():
+        stamp = (now,) * table.stamped
+        batch.append((table, [row + stamp for row in table.rows(events)] if stamp
+                      else list(table.rows(events))))
+    try:
+        with transaction.atomic():
+            _copy(batch, staged=False)
+    except IntegrityError:
+        _copy(batch, staged=True)
+
+
+def _copy(batch: list[tuple[Table, list[tuple[Any, ...]]]], staged: bool) -> None:
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-        for table in _tables():
-            create, copy_sql, insert = table.copy_sql
-            cursor.execute(create)
-            with cursor.copy(copy_sql) as copy:
-                for row in table.rows(events):
+        for table, rows in batch:
+            if not rows:
+                continue
+            sql = table.copy_sql
+            if staged:
+                cursor.execute(sql.create)
+            with cursor.copy(sql.staged if staged else sql.direct) as copy:
+                for row in rows:
                     copy.write_row(row)
-            cursor.execute(insert)
+            if staged:
+                cursor.execute(sql.insert)
 
 
-def write_with_retry(entries: list[PendingEntry], stop: threading.Event | None = None) -> None:
+def write_with_retry(events: list[Event], stop: threading.Event | None = None) -> None:
     """Write a batch, retrying with capped backoff while the database is down.
 
     An entry the database refuses as data (DataError: a value it cannot store)
@@ -132,11 +186,9 @@ def write_with_retry(entries: list[PendingEntry], stop: threading.Event | None =
     socket layer refuses such values up front, so this is a last line of defence.
     """
     delay = 0.2
-    events: list[Event] = []
     while True:
         try:
             close_old_connections()
-            events = events or decode(entries)
             write_batch(events)
             return
         except DataError:
@@ -144,7 +196,7 @@ def write_with_retry(entries: list[PendingEntry], stop: threading.Event | None =
             return
         except Exception as exc:
             log.warning("persist of %d entries failed (%s); retrying in %.1fs",
-                        len(entries), type(exc).__name__, delay)
+                        len(events), type(exc).__name__, delay)
             if stop is not None and stop.is_set():
                 raise
             time.sleep(delay)
@@ -181,7 +233,7 @@ def _embedded_loop(path: Path) -> None:
             if not entries:
                 time.sleep(0.05)
                 continue
-            write_with_retry(entries)
+            write_with_retry(decode(entries))
             reader.ack(entries)
         except Exception:
             log.exception("embedded persister error; continuing")
@@ -234,27 +286,40 @@ class RedisPersister:
         return reply[0][1] if reply else []
 
     def run(self, stop: threading.Event) -> None:
-        import redis
-
         self.ensure_group()
         log.info("persister %s reading %s", self.name, self.stream)
-        while not stop.is_set():
-            try:
-                rows = self.next_batch()
-            except redis.RedisError as exc:
-                log.warning("persister lost redis (%s); retrying", type(exc).__name__)
-                time.sleep(1)
-                self._ensure_group_quietly()
-                continue
-            if not rows:
-                continue
-            entries = [
-                PendingEntry(rid.decode(), f[b"s"].decode(), int(f[b"q"]), f[b"f"].decode())
-                for rid, f in rows if f  # a claimed entry deleted meanwhile has no fields
-            ]
-            if entries:
-                write_with_retry(entries, stop)
-            self._ack_with_retry([rid for rid, _ in rows], entries, stop)
+        # One batch is read (and decoded) ahead while the previous one is written:
+        # the Redis round trip and the database's work overlap instead of adding up.
+        # A batch read ahead is pending in the group like any other until its ack.
+        with ThreadPoolExecutor(1, thread_name_prefix="persister-read") as reader:
+            ahead: Future[_Batch | None] | None = reader.submit(self._read)
+            while ahead is not None:
+                batch = ahead.result()
+                ahead = None if stop.is_set() else reader.submit(self._read)
+                if batch is not None:
+                    ids, entries, events = batch
+                    if events:
+                        write_with_retry(events, stop)
+                    self._ack_with_retry(ids, entries, stop)
+
+    def _read(self) -> _Batch | None:
+        """The next batch, or None when there is none (or Redis is unreachable)."""
+        import redis
+
+        try:
+            rows = self.next_batch()
+        except redis.RedisError as exc:
+            log.warning("persister lost redis (%s); retrying", type(exc).__name__)
+            time.sleep(1)
+            self._ensure_group_quietly()
+            return None
+        if not rows:
+            return None
+        entries = [
+            PendingEntry(rid.decode(), f[b"s"].decode(), int(f[b"q"]), f[b"f"].decode())
+            for rid, f in rows if f  # a claimed entry deleted meanwhile has no fields
+        ]
+        return [rid for rid, _ in rows], entries, decode(entries)
 
     def _ack_with_retry(self, ids: list[bytes], entries: list[PendingEntry],
                         stop: threading.Event) -> None:
