@@ -2,13 +2,16 @@
 
 Each batch is decoded once and handed to every writer module in WRITERS; each
 declares one `Table` (a model, its columns, and the rows a batch yields). All
-tables of a batch are written in one transaction with INSERT … ON CONFLICT DO
-NOTHING on the tables' unique keys, so a batch retried after a crash stores
-nothing twice. Entries are acknowledged only after the commit.
+tables of a batch are written in one transaction, and entries are acknowledged
+only after the commit. A batch written twice (retried after a crash, or claimed
+from a stalled persister) stores nothing twice: rows already there are skipped
+on the tables' unique keys.
 
-On Postgres the rows skip the ORM: they are streamed with COPY into a staging
-table of the connection (typed like the real columns, emptied at every commit)
-and moved with one INSERT … SELECT per table. Elsewhere (SQLite, which has no
+On Postgres the rows skip the ORM. They are streamed with COPY straight into
+each table, inside a savepoint; if any row of the batch is stored already, the
+savepoint is rolled back and they are COPYed into staging tables instead (one
+per table and connection, emptied at every commit) and moved with one
+INSERT … SELECT … ON CONFLICT DO NOTHING per table. Elsewhere (SQLite has no
 COPY) each table gets one bulk_create(ignore_conflicts=True).
 
 Services: `manage.py persister` (any number of processes) reads the Redis
@@ -48,9 +51,6 @@ from django.utils import timezone
 from realtime.journal import PendingEntry
 
 log = logging.getLogger(__name__)
-
-# A batch read from Redis: its stream ids, its entries, their decoded events.
-_Batch = tuple[list[bytes], list[PendingEntry], list["Event"]]
 
 WRITERS = ["realtime.writer", "rooms.writer"]
 
@@ -110,6 +110,10 @@ class _CopySql:
     create: str  # the connection's staging table, if it has none yet
     staged: str  # COPY into the staging table
     insert: str  # staging → table, skipping rows that are there already
+
+
+# A batch read from Redis: its stream ids, its entries, their decoded events.
+_Batch = tuple[list[bytes], list[PendingEntry], list[Event]]
 
 
 def _tables() -> list[Table]:
