@@ -30,21 +30,21 @@ class WriteGate:
     """Open while the transport's buffer is below its high-water mark."""
 
     def __init__(self) -> None:
+        self.open = True  # read once per delivery: a plain attribute
         self._open = asyncio.Event()
         self._open.set()
 
     # Twisted IPushProducer (daphne), and our asyncio protocol hooks below.
     def pauseProducing(self) -> None:
+        self.open = False
         self._open.clear()
 
     def resumeProducing(self) -> None:
+        self.open = True
         self._open.set()
 
     def stopProducing(self) -> None:
-        self._open.set()  # the connection is gone; let the writer exit
-
-    def is_open(self) -> bool:
-        return self._open.is_set()
+        self.resumeProducing()  # the connection is gone; let the writer exit
 
     async def wait_open(self) -> None:
         await self._open.wait()

@@ -195,7 +195,7 @@ class ColloquySocket:
         half = settings.OUTBOUND_QUEUE_FRAMES // 2
         try:
             while out:
-                if not gate.is_open():
+                if not gate.open:
                     await gate.wait_open()
                     continue
                 if wire.write_many is not None:
@@ -316,7 +316,7 @@ class ColloquySocket:
             out.append(item)
             self._start_writer()
             return
-        if not out and wire.gate.is_open():
+        if not out and wire.gate.open:
             try:
                 wire.write(item.wire)  # nothing queued ahead of it: write now
             except Exception:  # the peer just went away; its disconnect follows
@@ -343,6 +343,22 @@ class ColloquySocket:
 
     def push(self, stream: str, seq: int | None, item: Outgoing) -> None:
         """Called by the hub for each live frame on a stream this socket holds."""
+        wire = self.wire
+        if (self.held is None and not self.out and self.state is State.OPEN
+                and wire is not None and wire.gate.open and wire.write is not None
+                and stream not in self.paused):
+            # The common case, inlined (this runs once per member per event):
+            # nothing held or queued, so the frame goes to the transport now.
+            if seq is not None:
+                sent = self.sent
+                if seq <= sent.get(stream, 0):
+                    return  # already written (replay and live overlap)
+                sent[stream] = seq
+            try:
+                wire.write(item.wire)
+            except Exception:  # the peer just went away; its disconnect follows
+                self.state = State.CLOSED
+            return
         if self.held is not None:
             if len(self.held) >= settings.OUTBOUND_QUEUE_FRAMES:
                 self.close_soon(CloseCode.SLOW_CONSUMER, "too many events before first request")
@@ -356,6 +372,31 @@ class ColloquySocket:
             waiting.append((seq, item))
         else:
             self._emit(stream, seq, item)
+
+    def push_many(self, stream: str, items: list[tuple[int | None, Outgoing]]) -> None:
+        """Several live frames of one stream at once (a backlog): one write for all."""
+        wire = self.wire
+        if (self.held is None and not self.out and self.state is State.OPEN
+                and wire is not None and wire.gate.open and wire.write_many is not None
+                and stream not in self.paused):
+            sent = self.sent
+            last = sent.get(stream, 0)
+            frames = []
+            for seq, item in items:
+                if seq is not None:
+                    if seq <= last:
+                        continue  # already written (replay and live overlap)
+                    last = seq
+                frames.append(item.wire)
+            if last:
+                sent[stream] = last
+            try:
+                wire.write_many(frames)
+            except Exception:  # the peer just went away; its disconnect follows
+                self.state = State.CLOSED
+            return
+        for seq, item in items:
+            self.push(stream, seq, item)
 
     def release_held(self) -> None:
         held, self.held = self.held, None

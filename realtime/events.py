@@ -63,6 +63,7 @@ class Socket(Protocol):
     streams: set[str]  # the streams it holds now
 
     def push(self, stream: str, seq: int | None, item: Outgoing) -> None: ...
+    def push_many(self, stream: str, items: list[tuple[int | None, Outgoing]]) -> None: ...
     def room_added(self, room_id: int, seq: int) -> None: ...
     def room_removed(self, room_id: int) -> None: ...
     def close_soon(self, code: int, reason: str) -> None: ...
@@ -82,25 +83,50 @@ def _seq_of(stream: str, frame: str) -> int | None:
     return int(frame[start:frame.index(",", start)])
 
 
-class _FanOut:
-    """One frame on its way to a fixed set of local sockets, resumable part-way."""
+class _Frame:
+    """One event frame, in each codec it is needed in (msgpack built on demand)."""
 
-    __slots__ = ("frame", "packed", "pos", "seq", "stream", "targets", "text", "then")
+    __slots__ = ("frame", "packed", "seq", "text")
 
-    def __init__(self, targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str,
-                 then: Callable[[tuple[Socket, ...], str], None] | None) -> None:
-        self.targets = targets
-        self.stream = stream
+    def __init__(self, seq: int | None, frame: str) -> None:
         self.seq = seq
         self.frame = frame
         self.text = Outgoing(frame)
-        self.packed: Outgoing | None = None  # built on the first msgpack receiver
+        self.packed: Outgoing | None = None
+
+    def item(self, binary: bool) -> Outgoing:
+        if not binary:
+            return self.text
+        packed = self.packed
+        if packed is None:
+            packed = self.packed = Outgoing(
+                msgpack.packb(json.loads(self.frame), use_bin_type=True))
+        return packed
+
+
+class _FanOut:
+    """Frames of one stream on their way to a fixed set of local sockets.
+
+    Resumable part-way. While it waits its turn, later frames for the same
+    sockets join it (Hub._fan_out), so a backlog goes out as one write per
+    socket rather than one per frame: the fan-out catches up faster the
+    further behind it is.
+    """
+
+    __slots__ = ("frames", "pos", "stream", "targets", "then")
+
+    def __init__(self, targets: tuple[Socket, ...], stream: str, frame: _Frame,
+                 then: Callable[[tuple[Socket, ...], str], None] | None) -> None:
+        self.targets = targets
+        self.stream = stream
+        self.frames = [frame]
         self.pos = 0
         self.then = then
 
     def run(self, budget: int) -> int:
         """Deliver to up to `budget` more sockets; returns the budget left."""
-        targets, stream, seq = self.targets, self.stream, self.seq
+        targets, stream, frames = self.targets, self.stream, self.frames
+        single = frames[0] if len(frames) == 1 else None
         # A socket may have left the stream since this frame was queued (a later
         # room.removed ran first): it gets nothing more from that room.
         held_only = stream != "presence"
@@ -109,14 +135,11 @@ class _FanOut:
             if held_only and stream not in sock.streams:
                 continue
             try:
-                if sock.binary:
-                    packed = self.packed
-                    if packed is None:
-                        packed = self.packed = Outgoing(
-                            msgpack.packb(json.loads(self.frame), use_bin_type=True))
-                    sock.push(stream, seq, packed)
+                binary = sock.binary
+                if single is not None:
+                    sock.push(stream, single.seq, single.item(binary))
                 else:
-                    sock.push(stream, seq, self.text)
+                    sock.push_many(stream, [(f.seq, f.item(binary)) for f in frames])
             except Exception:  # one broken socket must not cost the others this frame
                 log.exception("delivery to one socket failed on %s", stream)
         budget -= end - self.pos
@@ -136,8 +159,12 @@ class Hub:
     of thousands then never holds up acks and requests for its whole fan-out.
     """
 
-    def __init__(self, slice_sockets: int = 256) -> None:
+    def __init__(self, slice_sockets: int = 256, merge_frames: int = 64) -> None:
         self.slice_sockets = slice_sockets
+        self.merge_frames = merge_frames
+        # Per stream, its sockets as one tuple, kept while membership is unchanged:
+        # consecutive frames of a stream share it, which is how they are merged.
+        self._targets: dict[str, tuple[Socket, ...]] = {}
         self._jobs: deque[_FanOut] = deque()
         self._draining = False
         self.streams: dict[str, set[Socket]] = {}
@@ -169,12 +196,14 @@ class Hub:
             if self.on_first:
                 self.on_first(stream)
         socks.add(sock)
+        self._targets.pop(stream, None)
 
     def unsubscribe(self, sock: Socket, stream: str) -> None:
         socks = self.streams.get(stream)
         if socks is None:
             return
         socks.discard(sock)
+        self._targets.pop(stream, None)
         if not socks:
             del self.streams[stream]
             if self.on_last:
@@ -201,7 +230,9 @@ class Hub:
         if not socks:
             return
         seq = _seq_of(stream, frame)
-        targets = tuple(socks)
+        targets = self._targets.get(stream)
+        if targets is None:
+            targets = self._targets[stream] = tuple(socks)
         if seq is None:
             # Ephemeral (typing): not echoed to the author's own sockets.
             author = json.loads(frame).get("data", {}).get("user", {}).get("id")
@@ -228,7 +259,16 @@ class Hub:
 
     def _fan_out(self, targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str,
                  then: Callable[[tuple[Socket, ...], str], None] | None = None) -> None:
-        self._jobs.append(_FanOut(targets, stream, seq, frame, then))
+        jobs = self._jobs
+        if jobs and then is None:
+            last = jobs[-1]
+            # Not started yet, same stream and sockets: the frame joins it. Frames
+            # with an after-step (room.added, room.removed) always go alone.
+            if (last.targets is targets and last.pos == 0 and last.then is None
+                    and len(last.frames) < self.merge_frames):
+                last.frames.append(_Frame(seq, frame))
+                return
+        jobs.append(_FanOut(targets, stream, _Frame(seq, frame), then))
         if not self._draining:
             self._drain()
 
@@ -243,7 +283,7 @@ class Hub:
             jobs.popleft()
             if job.then is not None:
                 try:
-                    job.then(job.targets, job.frame)
+                    job.then(job.targets, job.frames[0].frame)
                 except Exception:
                     log.exception("after-delivery step failed on %s", job.stream)
         if jobs:

@@ -53,7 +53,8 @@ def _build() -> Runtime:
     from presence.tracker import PresenceTracker
     from realtime.events import Hub
 
-    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS)
+    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
+              merge_frames=settings.FANOUT_MERGE_FRAMES)
     if settings.PROFILE == "services":
         import redis.asyncio as aredis
 

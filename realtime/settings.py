@@ -174,6 +174,10 @@ CLOSE_TIMEOUT_SECONDS = _float("COLLOQUY_CLOSE_TIMEOUT_SECONDS", 5.0)
 # (acks, requests, other rooms) run. A frame into a room of 1,000 costs ~10 ms
 # of writes; slices of 256 (~2.5 ms) keep an ack from waiting behind all of it.
 FANOUT_SLICE_SOCKETS = _int("COLLOQUY_FANOUT_SLICE_SOCKETS", 256)
+# When the fan-out falls behind, later frames of a stream join the one waiting
+# (one write per socket for all of them) up to this many: enough to turn a
+# burst into few writes, small enough to bound one socket's single write.
+FANOUT_MERGE_FRAMES = _int("COLLOQUY_FANOUT_MERGE_FRAMES", 64)
 # Most events one history call returns (the client pages with seq cursors).
 HISTORY_MAX_LIMIT = _int("COLLOQUY_HISTORY_MAX_LIMIT", 200)
 # Most events one resume call replays per stream; past that the reply says
@@ -200,7 +204,7 @@ MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)  # at most 200: 
 # Seconds a one-time socket ticket is valid: long enough for a page to open a
 # socket, short enough that a leaked URL is useless.
 TICKET_TTL_SECONDS = _int("COLLOQUY_TICKET_TTL_SECONDS", 30)
-# Persister: entries per batch (one INSERT each table) and how long an entry may
+# Persister: entries per batch (one COPY per table, one transaction) and how long an entry may
 # sit unacknowledged with a dead persister before another claims it.
 PERSIST_BATCH = _int("COLLOQUY_PERSIST_BATCH", 2000)
 PERSIST_CLAIM_IDLE_MS = _int("COLLOQUY_PERSIST_CLAIM_IDLE_MS", 15000)

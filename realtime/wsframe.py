@@ -31,23 +31,15 @@ def ws_frame(payload: str | bytes) -> bytes:
 class Outgoing:
     """A payload for the socket (str: text, bytes: binary) and its frame bytes.
 
-    The frame is built on first use and kept, so a frame shared by a thousand
-    sockets is built once; a server we cannot write to directly takes `payload`
-    through ASGI instead.
+    Built once and shared, so a frame going to a thousand sockets is framed
+    once; a server we cannot write to directly takes `payload` through ASGI.
     """
 
-    __slots__ = ("_wire", "payload")
+    __slots__ = ("payload", "wire")
 
     def __init__(self, payload: str | bytes) -> None:
         self.payload = payload
-        self._wire: bytes | None = None
-
-    @property
-    def wire(self) -> bytes:
-        wire = self._wire
-        if wire is None:
-            wire = self._wire = ws_frame(self.payload)
-        return wire
+        self.wire = ws_frame(payload)
 
     def asgi(self) -> dict[str, str | bytes | None]:
         payload = self.payload

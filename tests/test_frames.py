@@ -8,9 +8,12 @@ frame by the RFC, so a header built wrong fails the connection.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.stack import Stack
+from tests.test_auth import extra_server
 from tests.test_chat import make_room
 
 # MAX_BODY_CHARS: a 10 KB event frame, past the 7-bit length (16-bit header).
@@ -45,3 +48,25 @@ async def test_a_history_page_over_64_kib_arrives_whole(stack: Stack, codec: str
     assert bodies == [(a["seq"], LONG_BODY) for a in acks]  # 80 KB in one frame: 64-bit length
     for c in (sender, reader):
         await c.close()
+
+
+async def test_a_burst_sent_while_the_fan_out_lags_arrives_once_and_in_order(
+        stack: Stack) -> None:
+    # One delivery per loop turn: the fan-out falls behind a burst at once, so
+    # later frames join the waiting ones and go out as one write per socket.
+    with extra_server(stack, {"COLLOQUY_FANOUT_SLICE_SOCKETS": "1"}) as server:
+        owner, *members = (stack.new_user() for _ in range(6))
+        sender = await stack.client(owner, server=server)
+        room = (await sender.request("rooms.create", name="Burst", members=members))["room"]
+        readers = [await stack.client(m, server=server) for m in members]
+        for reader in readers:
+            await reader.request("ping")
+        acks = await asyncio.gather(*(
+            sender.request("message.send", room=room["id"], body=f"b{i}", client_id=f"b{i}")
+            for i in range(40)))
+        sent = sorted((a["seq"], a["id"]) for a in acks)
+        for reader in readers:
+            events = await reader.events_of("message.created", 40)
+            assert [(e["seq"], e["data"]["id"]) for e in events] == sent
+        for c in (sender, *readers):
+            await c.close()
