@@ -159,7 +159,7 @@ class Hub:
     of thousands then never holds up acks and requests for its whole fan-out.
     """
 
-    def __init__(self, slice_sockets: int = 256, merge_frames: int = 64) -> None:
+    def __init__(self, slice_sockets: int = 64, merge_frames: int = 64) -> None:
         self.slice_sockets = slice_sockets
         self.merge_frames = merge_frames
         # Per stream, its sockets as one tuple, kept while membership is unchanged:
