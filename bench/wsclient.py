@@ -33,7 +33,6 @@ from typing import Any
 
 import msgpack
 
-MARK = b"~~"
 MARK_RE = re.compile(rb"~~(\d+):(\d+)~~")
 _getrandbits = random.getrandbits
 
@@ -211,26 +210,25 @@ class WS(asyncio.Protocol):
             self._message(whole, 0, len(whole), self.frag_op, now)
 
     def _message(self, data: bytes, start: int, end: int, op: int, now: int) -> None:
-        i = data.find(MARK, start, end)
-        if i >= 0:
-            j = data.find(b":", i + 2, end)
-            k = data.find(MARK, j, end)
-            if j > 0 and k > 0:
-                mid = int(data[i + 2:j])
-                sink = self.sink
-                if sink is not None:
-                    if sink.on_marker is not None:
-                        sink.on_marker(self, mid, now)
-                    elif mid < sink.lo or mid >= sink.hi:
-                        sink.late += 1
-                    elif mid in self.seen:
-                        sink.dups += 1
-                    else:
-                        self.seen.add(mid)
-                        sink.count += 1
-                        sink.last = now
-                        sink.lat.append(now - int(data[j + 1:k]))
-                return
+        # The whole marker, digits included: msgpack can carry the bytes "~~"
+        # elsewhere (seq 32382 is 0x7e7e).
+        m = MARK_RE.search(data, start, end)
+        if m is not None:
+            mid = int(m[1])
+            sink = self.sink
+            if sink is not None:
+                if sink.on_marker is not None:
+                    sink.on_marker(self, mid, now)
+                elif mid < sink.lo or mid >= sink.hi:
+                    sink.late += 1
+                elif mid in self.seen:
+                    sink.dups += 1
+                else:
+                    self.seen.add(mid)
+                    sink.count += 1
+                    sink.last = now
+                    sink.lat.append(now - int(m[2]))
+            return
         if self.kind != "colloquy":
             return
         payload = data[start:end]
