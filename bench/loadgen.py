@@ -318,6 +318,15 @@ class Worker:
         while acks is not None and acks.waiting > 0 and time.monotonic() - t0 < 10:  # noqa: ASYNC110 - polled with a deadline
             await asyncio.sleep(0.02)
 
+    async def cmd_probe(self, sock: int, room: int, rate: float, duration: float
+                        ) -> dict[str, Any]:
+        """The probe chat alone for `duration` s, in a process that reads nothing else."""
+        acks = Acks()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(duration, stop.set)
+        await self._probe(self.socks[sock], room, rate, acks, stop)
+        return {"probe_ack_ms": percentiles(acks.lat, 0.001), "probe_errors": dict(acks.errors)}
+
     async def cmd_chat(self, members: dict[str, list[int]], total_rate: float, duration: float,
                        drain_max: float = 15.0, stall: float = 2.0) -> dict[str, Any]:
         """Many rooms: every member sends; `total_rate` msgs/s spread over all of them."""
