@@ -260,6 +260,7 @@ class Worker:
             sock.seen = set()
         src = self.socks[sender]
         src.sink = None
+        src.leave_fast_reader()  # its acks are timed: read them as they arrive
         acks = Acks() if kind == "colloquy" else None
         probe_acks = Acks() if probe else None
         stop = asyncio.Event()

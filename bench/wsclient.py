@@ -130,6 +130,16 @@ class WS(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(ConnectionError(f"closed before ready ({self.close_code})"))
 
+    def leave_fast_reader(self) -> None:
+        """Back to the loop's own reading: a socket whose reply times matter (the
+        sender's acks) is then read when it is readable, not in the next batch."""
+        if self.fast is not None:
+            self.fast[0].drop(self.fast[1])
+            self.fast = None
+            t = self.transport
+            if t is not None and not t.is_closing():
+                t.resume_reading()
+
     def data_received(self, data: bytes) -> None:
         now = now_us()
         if self.buf:
