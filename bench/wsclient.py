@@ -317,6 +317,7 @@ class FastReader:
     """
 
     window = 0.001
+    BATCH = 128  # sockets read per pass; a full pass continues after the loop's I/O
 
     def __init__(self) -> None:
         self.ep = select.epoll()
@@ -367,7 +368,12 @@ class FastReader:
 
     def _tick(self) -> None:
         self.wakes += 1
-        if self._drain():
+        n = self._drain()
+        if n >= self.BATCH:
+            # More sockets are ready: go on at once, but after the loop's own I/O
+            # (the sender's acks), so one pass never holds them for milliseconds.
+            self.loop.call_soon(self._tick)
+        elif n:
             self.loop.call_later(self.window, self._tick)
         else:
             self.ticking = False
@@ -378,7 +384,7 @@ class FastReader:
         read = os.read
         clock = time.monotonic_ns
         search = MARK_RE.search
-        events = self.ep.poll(0, 8192)
+        events = self.ep.poll(0, self.BATCH)
         fast = 0
         for fd, _ in events:
             sock = by_fd.get(fd)
