@@ -128,13 +128,14 @@ class _FanOut:
         targets, stream, frames = self.targets, self.stream, self.frames
         single = frames[0] if len(frames) == 1 else None
         # A socket may have left the stream since this frame was queued (a later
-        # room.removed ran first): it gets nothing more from that room.
-        held_only = stream != "presence"
+        # room.removed ran first): it gets nothing more from that room. Presence
+        # frames go to sockets by interest, not by a stream they hold.
+        must_hold = stream != "presence"
         end = min(len(targets), self.pos + budget)
         for sock in targets[self.pos:end]:
-            if held_only and stream not in sock.streams:
-                continue
             try:
+                if must_hold and stream not in sock.streams:
+                    continue
                 binary = sock.binary
                 if single is not None:
                     sock.push(stream, single.seq, single.item(binary))
@@ -275,21 +276,25 @@ class Hub:
     def _drain(self) -> None:
         self._draining = True
         jobs, budget = self._jobs, self.slice_sockets
-        while jobs and budget > 0:
-            job = jobs[0]
-            budget = job.run(budget)
-            if not job.done:
-                break
-            jobs.popleft()
-            if job.then is not None:
-                try:
-                    job.then(job.targets, job.frames[0].frame)
-                except Exception:
-                    log.exception("after-delivery step failed on %s", job.stream)
-        if jobs:
-            asyncio.get_running_loop().call_soon(self._drain)  # the rest on the next turn
-        else:
-            self._draining = False
+        try:
+            while jobs and budget > 0:
+                job = jobs[0]
+                budget = job.run(budget)
+                if not job.done:
+                    break
+                jobs.popleft()
+                if job.then is not None:
+                    try:
+                        job.then(job.targets, job.frames[0].frame)
+                    except Exception:
+                        log.exception("after-delivery step failed on %s", job.stream)
+        finally:
+            # Whatever happened, the FIFO keeps moving: a stuck flag would stop
+            # every fan-out of this process.
+            if jobs:
+                asyncio.get_running_loop().call_soon(self._drain)  # the rest next turn
+            else:
+                self._draining = False
 
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
         # Room list changes re-aim the user's sockets at once, on every process.
