@@ -61,10 +61,6 @@ class Wire:
         self.write_many: Callable[[list[bytes]], None] | None = None
         self.abort: Callable[[], None] = lambda: None
 
-    @property
-    def direct(self) -> bool:
-        return self.write is not None
-
     async def send_one(self, item: Outgoing) -> None:
         """The ASGI path, for servers whose transport we do not know."""
         await self.send(item.asgi())
