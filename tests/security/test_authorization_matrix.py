@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client, ConnectionLost
 from tests.stack import PASSWORD, Stack
+from tests.test_auth import handshake_status as url_handshake_status
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NO_SUCH_ROOM = 987_654_321_012
@@ -118,13 +119,7 @@ async def probe(stack: Stack, username: str, codec: str, *, token: str | None = 
 
 
 async def handshake_status(stack: Stack, token: str, codec: str) -> int:
-    client = Client(stack.ws_url(server_for(codec)), token=token, codec=codec)
-    try:
-        await client.connect()
-    except InvalidStatus as exc:
-        return exc.response.status_code
-    await client.close()
-    return 101
+    return await url_handshake_status(stack.ws_url(server_for(codec)), token=token, codec=codec)
 
 
 def assert_forbidden(frame: dict[str, Any], ref: Any, op: str) -> None:
