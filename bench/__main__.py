@@ -535,16 +535,17 @@ class Bench:
                 "persister": persister.pid if persister else None}
         sender = users[plan["fanout"][0]]["id"]
         receivers = [users[i]["id"] for i in plan["fanout"][1:]]
-        # The probe chats from a process of its own (not pinned): the main load
-        # worker reads ~100,000+ deliveries/s on its core and would time the
-        # probe's acks late by its own backlog.
-        probe = Load(None)
+        probe: Load | None = None
         try:
-            probe_user = users[plan["probe"][0]]
-            probe.call("connect", host="127.0.0.1", port=port, path="/ws/",
-                       specs=[colloquy_spec(probe_user)])
-            probe.call("first", ids=[probe_user["id"]])
             if self.want("ackhalf"):
+                # The probe chats from a process of its own (not pinned): the main
+                # load worker reads ~100,000+ deliveries/s on its core and would
+                # time the probe's acks late by its own backlog.
+                probe = Load(None)
+                probe_user = users[plan["probe"][0]]
+                probe.call("connect", host="127.0.0.1", port=port, path="/ws/",
+                           specs=[colloquy_spec(probe_user)])
+                probe.call("first", ids=[probe_user["id"]])
                 rate = round((fan_max or 1.0) / 2, 2)
                 spy = None
                 spy_out = self.outdir / f"pyspy-{stack.profile}-ackhalf.txt"
@@ -574,7 +575,8 @@ class Bench:
             if self.want("resume"):
                 run["resume"] = self._resume(load, proc, pids, sender, receivers, rooms)
         finally:
-            probe.close()
+            if probe is not None:
+                probe.close()
             if reuse is None:
                 load.close()
                 stack.stop(proc)
