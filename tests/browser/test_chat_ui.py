@@ -69,7 +69,9 @@ def test_create_room_invite_and_chat_live(login: Any, server: BrowserStack) -> N
     # The newcomer sees the room and its whole history.
     c = login(newcomer)
     open_room(c.page, "Launch")
-    assert bodies(c.page) == ["hello from A", "hi A, B here"]
+    # The history arrives after the title: wait for it, then compare the exact list.
+    expect(c.page.locator("#messages .msg .msg-text")).to_have_text(
+        ["hello from A", "hi A, B here"])
 
 
 def test_direct_conversation_typing_and_presence(login: Any, server: BrowserStack) -> None:
