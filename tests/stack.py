@@ -39,6 +39,18 @@ POOL = {"employee": 3000, "guest": 200}
 PRESENCE_TTL = 4.0
 OFFLINE_DELAY = 1.5
 
+# `manage.py shell -c` source that makes the pool: one process, one password
+# hash, one bulk insert; hundreds of users in about a second.
+POOL_SCRIPT = (
+    "from django.contrib.auth.hashers import make_password\n"
+    "from core.models import Employee\n"
+    f"h = make_password({PASSWORD!r})\n"
+    f"pool = {json.dumps(POOL)}\n"
+    "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
+    " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
+    " for i in range(1, n + 1)])\n"
+)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -186,17 +198,7 @@ class Stack:
                 client.delete(*keys[i:i + 500])
 
     def _make_pool(self) -> None:
-        # One process, one password hash: hundreds of users in about a second.
-        script = (
-            "from django.contrib.auth.hashers import make_password\n"
-            "from core.models import Employee\n"
-            f"h = make_password({PASSWORD!r})\n"
-            f"pool = {json.dumps(POOL)}\n"
-            "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
-            " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
-            " for i in range(1, n + 1)])\n"
-        )
-        self.manage("shell", "-c", script)
+        self.manage("shell", "-c", POOL_SCRIPT)
 
     # --- users and clients -----------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import PASSWORD, PG_ADMIN, POOL, Stack, free_port
+from tests.stack import PASSWORD, PG_ADMIN, POOL_SCRIPT, Stack, free_port
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -69,17 +69,10 @@ class BrowserStack:
         # tests/stack.py's user pool (same names, roles and password), plus a signed-in
         # session per employee, in one process: signing in through the form costs a
         # password hash (~0.7 s) per browser, so only the sign-in test does that.
-        script = (
+        script = POOL_SCRIPT + (
             "import json\n"
             "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
-            "from django.contrib.auth.hashers import make_password\n"
             "from django.contrib.sessions.backends.db import SessionStore\n"
-            "from core.models import Employee\n"
-            f"h = make_password({PASSWORD!r})\n"
-            f"pool = {json.dumps(POOL)}\n"
-            "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
-            " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
-            " for i in range(1, n + 1)])\n"
             "out = {}\n"
             "for u in Employee.objects.filter(role='employee').order_by('username')[:200]:\n"
             "    s = SessionStore()\n"

@@ -276,23 +276,6 @@ class FaultStack(Stack):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def bulk_tokens(stack: Stack, usernames: list[str]) -> None:
-    """Issue bearer tokens for many users in one process (no password hashing per user)."""
-    wanted = [u for u in usernames if u not in stack.tokens]
-    if not wanted:
-        return
-    script = (
-        "import json\n"
-        "from core.actions import issue_token\n"
-        "from core.models import Employee\n"
-        f"names = {json.dumps(wanted)}\n"
-        "users = {e.username: e for e in Employee.objects.filter(username__in=names)}\n"
-        "print(json.dumps({n: issue_token(users[n], 'tests') for n in names}))\n"
-    )
-    out = stack.manage("shell", "-c", script)
-    stack.tokens.update(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 # --- HTTP and /proc ----------------------------------------------------------------
 
 
@@ -537,7 +520,7 @@ class Chat:
     async def open(self, codecs: tuple[str, ...] = ("json", "msgpack")) -> Chat:
         stack = self.stack
         names = [stack.new_user() for _ in range(self.n_rooms * self.per_room)]
-        await asyncio.to_thread(bulk_tokens, stack, names)
+        await asyncio.to_thread(stack.issue_tokens, names)
         for i, name in enumerate(names):
             self.members[name] = Member(stack, name, self.servers[i % len(self.servers)],
                                         codecs[i % len(codecs)], alive=self.alive)
