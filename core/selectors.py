@@ -6,15 +6,21 @@ from django.utils import timezone
 
 from core.models import ApiToken, Employee, Ticket, digest
 
+# Every socket connect runs this. Raw SQL: measured 194 µs of CPU per call against
+# 740 for the same lookup through the QuerySet API (query compilation, .first()'s
+# ORDER BY), about a fifth of a connect; the rows are still whole Employees.
+_TOKEN_OWNER_SQL = (
+    f"SELECT u.*, t.id AS token_id FROM {Employee._meta.db_table} u"
+    f" JOIN {ApiToken._meta.db_table} t ON t.user_id = u.id"
+    " WHERE t.digest = %s AND t.revoked_at IS NULL AND u.is_active"
+)
+
 
 def user_for_token(secret: str) -> tuple[Employee, int] | None:
     """The active employee owning an unrevoked token, and the token's id."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=digest(secret), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    return (token.user, token.pk) if token else None
+    for user in Employee.objects.raw(_TOKEN_OWNER_SQL, [digest(secret)]):  # digest is unique
+        return user, user.token_id
+    return None
 
 
 def user_for_ticket(secret: str) -> Employee | None:
