@@ -140,16 +140,15 @@ class RedisJournal:
         reply: asyncio.Future[Any] = loop.create_future()
         self._queued.append((keys, args, reply))
         if len(self._queued) == 1:
-            loop.call_soon(self._send_queued)
+            # Its first step runs after the callbacks already due in this turn, so
+            # the requests read in this turn join the batch.
+            task = loop.create_task(self._send_queued())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         return reply
 
-    def _send_queued(self) -> None:
+    async def _send_queued(self) -> None:
         batch, self._queued = self._queued, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[_Queued]) -> None:
         try:
             if len(batch) == 1:
                 keys, args, _ = batch[0]
