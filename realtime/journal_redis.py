@@ -84,7 +84,8 @@ class RedisJournal:
         self._append = client.register_script(APPEND_LUA)
         self._reseed = client.register_script(RESEED_LUA)
         self._reseeding: asyncio.Lock | None = None
-        self._queued: list[_Queued] = []
+        self._in_flight = 0  # appends and pipelines of them on their way to Redis
+        self._queued: list[_Queued] = []  # appends waiting for the next pipeline
         self._sending: set[asyncio.Task[None]] = set()
 
     async def reseed(self) -> None:
@@ -130,12 +131,19 @@ class RedisJournal:
         seq, _, original = value.decode().partition("|")
         return Appended(stream, int(seq), json.loads(original), False)
 
-    def _script(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        """Run the append script; appends made in one turn of the event loop go to
-        Redis together, as one pipeline: one pooled connection, one write and one
-        read for all of them (measured: 101 → 33 µs of CPU per append with 320 in
-        flight). Each script call is still atomic, and they run in arrival order.
+    async def _script(self, keys: list[str], args: list[Any]) -> Any:
+        """Run the append script. With nothing else on its way to Redis it goes at
+        once. Otherwise it waits for the end of this turn of the event loop, and the
+        appends queued by then go together as one pipeline: one pooled connection,
+        one write and one read for all of them (measured: 101 → 33 µs of CPU per
+        append with 320 in flight). Each script call is still atomic.
         """
+        if not self._in_flight and not self._queued:
+            self._in_flight += 1
+            try:
+                return await self._append(keys=keys, args=args)
+            finally:
+                self._in_flight -= 1
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
         self._queued.append((keys, args, reply))
@@ -145,18 +153,17 @@ class RedisJournal:
             task = loop.create_task(self._send_queued())
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
-        return reply
+        return await reply
 
     async def _send_queued(self) -> None:
         batch, self._queued = self._queued, []
+        self._in_flight += 1
         try:
-            if len(batch) == 1:
-                keys, args, _ = batch[0]
-                replies: list[Any] = [await self._append(keys=keys, args=args)]
-            else:
-                replies = await self._pipelined(batch)
+            replies = await self._pipelined(batch)
         except Exception as exc:  # Redis unreachable, pool exhausted: every caller learns
             replies = [exc] * len(batch)
+        finally:
+            self._in_flight -= 1
         for (_, _, reply), result in zip(batch, replies, strict=True):
             if reply.done():  # its caller was cancelled (the socket went away)
                 continue

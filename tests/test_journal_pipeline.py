@@ -4,11 +4,14 @@ pipeline (realtime.journal_redis): each still gets its own seq, ack and event.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import redis
+import redis.asyncio as aioredis
 
-from tests.stack import Stack
+from realtime.journal_redis import RedisJournal
+from tests.stack import REDIS_DB, Stack
 
 SENDERS = 12
 EACH = 5
@@ -53,3 +56,30 @@ async def test_sends_after_redis_forgot_its_scripts_are_all_stored_once(services
     assert sorted(e["seq"] for e in events) == sorted(a["seq"] for a in acks)
     services.wait_sql("SELECT count(*), count(DISTINCT seq) FROM rooms_message WHERE room_id = ?",
                       room, expect=[(SENDERS * EACH, SENDERS * EACH)])
+
+
+async def test_a_pipeline_refused_for_a_lost_script_cache_runs_again_once() -> None:
+    """The one path a burst cannot reach on purpose: Redis restarts while an
+    append is on its way, so the pipeline behind it meets an empty script cache.
+    Against the real Redis, with keys of this test's own."""
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
+    prefix = f"cqt-pipe-{uuid.uuid4().hex[:8]}"
+    journal = RedisJournal(client)
+    await client.set(f"{prefix}:epoch", 1)
+    await client.script_flush()
+    stream = "room:1"
+    batch = [([f"{prefix}:seq:{stream}", f"{prefix}:win:{stream}", f"{prefix}:journal",
+               f"{prefix}:epoch"],
+              ['{"op":"event","stream":"room:1","seq":', f',"n":{i}}}', stream, "{}", 60,
+               f"{prefix}:ev:{stream}"],
+              asyncio.get_running_loop().create_future()) for i in range(3)]
+    try:
+        assert await journal._pipelined(batch) == [[1, b"1"], [1, b"2"], [1, b"3"]]
+        window = await client.xrange(f"{prefix}:win:{stream}")
+        assert [fields[b"f"] for _, fields in window] == [
+            b'{"op":"event","stream":"room:1","seq":1,"n":0}',
+            b'{"op":"event","stream":"room:1","seq":2,"n":1}',
+            b'{"op":"event","stream":"room:1","seq":3,"n":2}']
+    finally:
+        await client.delete(*[k async for k in client.scan_iter(f"{prefix}:*")])
+        await client.aclose()
