@@ -1,5 +1,6 @@
-"""Appends made in the same turn of a server's event loop go to Redis as one
-pipeline (realtime.journal_redis): each still gets its own seq, ack and event."""
+"""Appends that meet others in flight go to Redis as one pipeline per turn of the
+server's event loop (realtime.journal_redis): each still gets its own seq, ack
+and event."""
 
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ async def test_sends_after_redis_forgot_its_scripts_are_all_stored_once(services
 
 
 async def test_a_pipeline_refused_for_a_lost_script_cache_runs_again_once() -> None:
-    """The one path a burst cannot reach on purpose: Redis restarts while an
-    append is on its way, so the pipeline behind it meets an empty script cache.
-    Against the real Redis, with keys of this test's own."""
+    """A path a burst reaches only by chance: Redis restarts while an append is
+    on its way, so the pipeline behind it meets an empty script cache. Against
+    the real Redis, with keys of this test's own."""
     client = aioredis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
     prefix = f"cqt-pipe-{uuid.uuid4().hex[:8]}"
     journal = RedisJournal(client)
