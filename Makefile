@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint services bench bench-full install clean
+.PHONY: run test test-faults test-stress lint services bench bench-full install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,26 @@ run: install
 	fi; \
 	exec $(BIN)/python -m realtime.serve --host $(HOST) --port $(PORT) $(if $(SERVER),--server $(SERVER))
 
-## make test: lint, start Postgres and Redis if needed, run the suite on both profiles
+## make test: lint, start Postgres and Redis if needed, run the whole suite (both
+## profiles, uvicorn and daphne, browser, fault and soak tests) in parallel groups,
+## then print the slowest tests and the total time
+# Workers: the suite mostly waits on its servers, so more workers than cores pay.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 test: install services
-	bash scripts/browser.sh
-	$(BIN)/ruff check .
-	$(BIN)/pytest
-	@echo "daphne stays supported: chat, flow control and resume again under daphne"
-	COLLOQUY_TEST_SERVER=daphne $(BIN)/pytest -q tests/test_chat.py tests/test_slow_consumer.py tests/test_resume.py
+	@start=$$(date +%s); \
+	bash scripts/browser.sh && $(BIN)/ruff check . && $(PYTEST_PARALLEL) $(TEST_ARGS); \
+	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s in total, exit $$rc"; exit $$rc
+
+## make test-faults: only the long fault-injection and soak tests (tests/reliability)
+test-faults: install services
+	$(PYTEST_PARALLEL) tests/reliability
+
+## make test-stress: the whole suite while a CPU hog holds one core (it stops by itself)
+test-stress: install services
+	@bash scripts/cpu_hog.sh 1800 & hog=$$!; \
+	$(MAKE) --no-print-directory test; rc=$$?; kill $$hog 2>/dev/null; wait $$hog 2>/dev/null; \
+	exit $$rc
 
 lint: install
 	$(BIN)/ruff check .

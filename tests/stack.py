@@ -4,8 +4,8 @@
 prefix), with a pool of employees made in one go, and hands out fresh users so
 tests never share state. Embedded: one server. Services: two server processes
 sharing Redis (server 0 and 1) and one `manage.py persister`. The server is the
-production one (`python -m realtime.serve`: uvicorn); COLLOQUY_TEST_SERVER=daphne
-runs the same tests under daphne.
+production one (`python -m realtime.serve`: uvicorn) unless the stack is named
+with a server ("services-daphne"); COLLOQUY_TEST_SERVER changes the default.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 class Stack:
     def __init__(self, profile: str) -> None:
+        """`profile` is "embedded" or "services", optionally "-<server>" ("embedded-daphne")."""
+        profile, _, server = profile.partition("-")
         self.profile = profile
+        self.server_kind = server or SERVER
         self.tmp = Path(tempfile.mkdtemp(prefix=f"colloquy-{profile}-"))
         self.logs: list[Path] = []
         self.servers: list[tuple[subprocess.Popen[bytes], int]] = []
@@ -125,7 +128,8 @@ class Stack:
                 ) -> subprocess.Popen[bytes]:
         proc = self._spawn(
             f"server-{port}",
-            [sys.executable, "-m", "realtime.serve", "--port", str(port), "--server", SERVER],
+            [sys.executable, "-m", "realtime.serve", "--port", str(port),
+             "--server", self.server_kind],
             extra_env,
         )
         wait_http(f"http://127.0.0.1:{port}/healthz")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.stack import Stack
+
+# uvicorn serves in production; daphne stays supported, so these run on it too.
+pytestmark = pytest.mark.also_daphne
 
 
 async def make_room(stack: Stack, owner: str, members: list[str], codec: str = "json"):

@@ -18,6 +18,9 @@ import pytest
 from colloquy_client import Client, ColloquyError
 from tests.stack import Stack
 
+# uvicorn serves in production; daphne stays supported, so these run on it too.
+pytestmark = pytest.mark.also_daphne
+
 
 class Recorder(Client):
     """The test client, keeping every frame after hello in arrival order."""

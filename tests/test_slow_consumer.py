@@ -39,6 +39,9 @@ from colloquy_client import Client, ConnectionLost
 from tests.stack import Stack
 from tests.test_resume import Recorder, Users, open_client
 
+# uvicorn serves in production; daphne stays supported, so these run on it too.
+pytestmark = pytest.mark.also_daphne
+
 QUEUE_FRAMES = 200
 FAST_ENV = {"COLLOQUY_RATE_PER_SECOND": "100000", "COLLOQUY_RATE_BURST": "100000",
             "COLLOQUY_OUTBOUND_QUEUE_FRAMES": str(QUEUE_FRAMES)}

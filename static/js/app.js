@@ -95,6 +95,18 @@ function renderConnection() {
 
 // --- room list ----------------------------------------------------------------
 
+// True while a pointer is pressed on the room list (see renderRoomList).
+let listHeld = false;
+$("room-list").addEventListener("pointerdown", () => { listHeld = true; });
+for (const type of ["pointerup", "pointercancel"]) {
+  // The click follows pointerup in the same task, before the next frame's render.
+  window.addEventListener(type, () => {
+    if (!listHeld) return;
+    listHeld = false;
+    scheduleRender();
+  }, true);
+}
+
 function renderRoomList() {
   const list = $("room-list");
   const filter = roomFilter.trim().toLowerCase();
@@ -109,6 +121,12 @@ function renderRoomList() {
         + `|${typingText(room)}`,
     };
   });
+  if (listHeld) {
+    // A press is under way: rows keep their places until it ends, so the row
+    // under the pointer at mousedown is still the one there at mouseup.
+    const place = new Map([...list.children].map((li, i) => [li._roomId, i]));
+    items.sort((a, b) => (place.get(a.key) ?? Infinity) - (place.get(b.key) ?? Infinity));
+  }
   reconcile(list, items, createRoomItem, updateRoomItem);
   const empty = $("rooms-empty");
   if (!store.listLoaded) {
@@ -122,17 +140,53 @@ function renderRoomList() {
   }
 }
 
+// A room's row is built once and then only its text and classes change: a click
+// that lands while events arrive must find the same nodes under the pointer
+// (a replaced child between mousedown and mouseup loses the click).
 function createRoomItem(item) {
-  const button = h("button", { type: "button", class: "room-item", dataset: { roomId: item.room.id } });
-  button.addEventListener("click", () => openRoom(item.room.id, { focusComposer: !PHONE.matches }));
+  const { room } = item;
+  const part = (cls, tag = "span") => h(tag, { class: cls });
+  const parts = {
+    pic: part("avatar"),
+    picFor: undefined, // the partner id the picture was drawn for
+    dot: null,
+    name: part("room-name"),
+    time: part("room-time", "time"),
+    preview: part("room-preview"),
+    badge: h("span", { class: "badge", "aria-hidden": "true" }),
+    sr: part("sr-only"),
+  };
+  const button = h("button", { type: "button", class: "room-item", dataset: { roomId: room.id } },
+    parts.pic,
+    h("span", { class: "room-text" },
+      h("span", { class: "room-line" }, parts.name, parts.time),
+      h("span", { class: "room-line" }, parts.preview, parts.badge)),
+    parts.sr);
+  button.addEventListener("click", () => openRoom(room.id, { focusComposer: !PHONE.matches }));
   const li = h("li", null, button);
+  li._roomId = room.id;
+  li._parts = parts;
   updateRoomItem(li, item);
   return li;
 }
 
+/** The row's picture: the partner's avatar and presence dot, or a room glyph. */
+function roomPicture(parts, room, partner) {
+  const direct = room.kind === "direct" && partner;
+  const key = direct ? partner.id : null;
+  if (parts.picFor === key) return;
+  // Drawn again only when a direct room's partner becomes known (members load later).
+  parts.picFor = key;
+  parts.dot = direct ? dot("offline") : null;
+  const pic = direct ? h("span", { class: "avatar-wrap" }, avatar(partner), parts.dot)
+    : h("span", { class: "avatar room-glyph", "aria-hidden": "true" }, icon("hash", 18));
+  parts.pic.replaceWith(pic);
+  parts.pic = pic;
+}
+
 function updateRoomItem(li, { room }) {
   const button = li.firstChild;
-  const name = store.displayName(room);
+  const parts = li._parts;
   const partner = store.partner(room);
   const current = store.currentId === room.id;
   button.classList.toggle("is-current", current);
@@ -147,27 +201,31 @@ function updateRoomItem(li, { room }) {
     preview = (who ? `${who}: ` : "") + last.body.replace(/\s+/g, " ");
   }
   const status = partner ? store.statusOf(partner.id) : null;
+  roomPicture(parts, room, partner);
+  if (parts.dot) parts.dot.className = `dot dot-${status}`;
   const typing = typingText(room);
-  const pic = room.kind === "direct" && partner
-    ? h("span", { class: "avatar-wrap" }, avatar(partner), dot(status))
-    : h("span", { class: "avatar room-glyph", "aria-hidden": "true" }, icon("hash", 18));
-  button.replaceChildren(
-    pic,
-    h("span", { class: "room-text" },
-      h("span", { class: "room-line" },
-        h("span", { class: "room-name" }, name),
-        last ? h("time", { class: "room-time", datetime: new Date(last.ts).toISOString() },
-          formatShort(last.ts)) : null),
-      h("span", { class: "room-line" },
-        typing ? h("span", { class: "room-preview is-typing" }, typing)
-          : h("span", { class: "room-preview" }, preview),
-        room.unread > 0 ? h("span", { class: "badge", "aria-hidden": "true", dataset: { unread: room.unread } },
-          room.unread >= 100 ? "99+" : String(room.unread)) : null)),
-    h("span", { class: "sr-only" }, [
-      status ? `, ${status}` : "",
-      room.unread > 0 ? `, ${room.unread} unread` : "",
-    ].join("")),
-  );
+  parts.name.textContent = store.displayName(room);
+  if (last) {
+    parts.time.dateTime = new Date(last.ts).toISOString();
+    parts.time.textContent = formatShort(last.ts);
+    if (!parts.time.parentNode) parts.name.after(parts.time);
+  } else {
+    parts.time.remove();
+  }
+  parts.preview.textContent = typing || preview;
+  parts.preview.classList.toggle("is-typing", !!typing);
+  // The badge node is kept and only attached while there is something unread.
+  if (room.unread > 0) {
+    parts.badge.dataset.unread = room.unread;
+    parts.badge.textContent = room.unread >= 100 ? "99+" : String(room.unread);
+    if (!parts.badge.parentNode) parts.preview.after(parts.badge);
+  } else {
+    parts.badge.remove();
+  }
+  parts.sr.textContent = [
+    status ? `, ${status}` : "",
+    room.unread > 0 ? `, ${room.unread} unread` : "",
+  ].join("");
 }
 
 $("room-list").addEventListener("keydown", (e) => {

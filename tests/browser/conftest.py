@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,21 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 
     """Run a coroutine on its own loop in a worker thread (Playwright's sync API owns this one)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, factory()).result(timeout)
+
+
+@contextlib.contextmanager
+def in_background(factory: Callable[[threading.Event], Coroutine[Any, Any, Any]]
+                  ) -> Iterator[threading.Event]:
+    """Run factory(stop) on its own loop in a thread while the block runs, then set
+    `stop` and wait for it; whatever it raised is raised here."""
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(asyncio.run, factory(stop))
+        try:
+            yield stop
+        finally:
+            stop.set()
+        future.result(30)
 
 
 # --- what a person does in the UI ---------------------------------------------------

@@ -12,14 +12,20 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.support import MEASUREMENTS, measure
+from tests.reliability.support import measure
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not MEASUREMENTS:
+    # Under xdist the numbers were measured in workers: they come back as the
+    # reports' user_properties (record_property), which is what is read here.
+    rows = [(report.nodeid.split("::")[-1], name, value)
+            for report in terminalreporter.stats.get("passed", [])
+            + terminalreporter.stats.get("failed", [])
+            if report.when == "call" for name, value in report.user_properties]
+    if not rows:
         return
     terminalreporter.section("Colloquy reliability measurements")
-    for test, name, value in MEASUREMENTS:
+    for test, name, value in rows:
         terminalreporter.write_line(f"{test}: {name} = {value}")
 
 

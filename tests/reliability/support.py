@@ -38,17 +38,12 @@ from typing import Any
 from colloquy_client import Client, ColloquyError, ConnectionLost
 from tests.stack import Stack, free_port
 
-# Measurements printed in the terminal summary (tests/reliability/conftest.py)
-# and attached to the test report with record_property.
-MEASUREMENTS: list[tuple[str, str, Any]] = []
 
-
-def measure(test: str, name: str, value: Any, record: Callable[[str, Any], None] | None = None
-            ) -> None:
-    MEASUREMENTS.append((test, name, value))
+def measure(test: str, name: str, value: Any, record: Callable[[str, Any], None]) -> None:
+    """Print a measured number and attach it to the test's report (record_property),
+    from which tests/reliability/conftest.py's terminal summary collects it."""
     print(f"[measure] {test}: {name} = {value}")
-    if record is not None:
-        record(name, value)
+    record(name, value)
 
 
 def services_selected() -> bool:
