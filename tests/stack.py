@@ -10,6 +10,8 @@ with a server ("services-daphne"); COLLOQUY_TEST_SERVER changes the default.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -23,10 +25,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from colloquy_client import Client
+from websockets.exceptions import InvalidStatus
+
+from colloquy_client import Client, ColloquyError
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("COLLOQUY_TEST_SERVER", "uvicorn")
@@ -301,3 +306,157 @@ class Stack:
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+
+# --- helpers the test modules share ------------------------------------------------
+
+
+class Users:
+    """Fresh users of the stack's pool, their bearer tokens issued in one process.
+
+    Through /api/auth/token each new user costs a password check (PBKDF2, about a
+    second of CPU on a busy machine); sockets authenticate with the token either way.
+    """
+
+    def __init__(self, stack: Stack, employees: int, guests: int = 0) -> None:
+        self.stack = stack
+        self.free = {"employee": [stack.new_user() for _ in range(employees)],
+                     "guest": [stack.new_user("guest") for _ in range(guests)]}
+        stack.issue_tokens(self.free["employee"] + self.free["guest"])
+
+    def take(self, role: str = "employee") -> str:
+        """A user nobody has used; past the batch, one from the pool (token over HTTP)."""
+        return self.free[role].pop(0) if self.free[role] else self.stack.new_user(role)
+
+
+class Recorder(Client):
+    """The test client, keeping every frame after hello in arrival order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames: list[dict[str, Any]] = []
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        self.frames.append(frame)
+        super()._on_frame(frame)
+
+    @property
+    def user(self) -> dict[str, Any]:
+        """The user this socket is logged in as (from hello)."""
+        assert self.hello is not None
+        return self.hello["user"]
+
+    def head(self, stream: str) -> int:
+        """The stream's seq when this socket opened (from hello)."""
+        assert self.hello is not None
+        return self.hello["streams"][stream]
+
+    def durable(self) -> list[dict[str, Any]]:
+        """Frames other than ephemeral events (presence and typing carry no seq)."""
+        return [f for f in self.frames if f.get("op") != "event" or "seq" in f]
+
+    def stream_events(self) -> list[dict[str, Any]]:
+        return [f for f in self.durable() if f.get("op") == "event"]
+
+
+async def open_client(stack: Stack, username: str, *, server: int = 0,
+                      last_seq: dict[str, int] | None = None, settled: bool = False,
+                      **kwargs: Any) -> Recorder:
+    """A connected recording client; `last_seq` is where a previous socket of this
+    user stopped. `settled`: one request made (live events flow) and the frames
+    before it forgotten."""
+    client = Recorder(stack.ws_url(server), token=stack.token(username), **kwargs)
+    client.last_seq.update(last_seq or {})
+    await client.connect()
+    if settled:
+        await client.request("ping")
+        client.frames.clear()
+    return client
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll `check` until it returns something truthy, and return that."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def close_code_within(client: Client, timeout: float = 5.0) -> int | str | None:
+    """The close code the server closed `client` with, or a note that it did not."""
+    try:
+        return await client.wait_closed(timeout)
+    except TimeoutError:
+        return f"still open {timeout:g}s later"
+
+
+async def send(client: Client, room: int, body: str, client_id: str) -> dict[str, Any]:
+    """message.send, waiting out rate_limited (the retry is idempotent by client_id)."""
+    while True:
+        try:
+            return await client.request("message.send", room=room, body=body,
+                                        client_id=client_id)
+        except ColloquyError as exc:
+            if exc.code != "rate_limited":
+                raise
+            await asyncio.sleep(0.1)
+
+
+def window_floor(stack: Stack, stream: str) -> int | None:
+    """The oldest seq of `stream` still in the journal's replay window."""
+    if stack.profile == "services":
+        import redis
+
+        client = redis.Redis.from_url(stack.redis_url)
+        try:
+            rows = client.xrange(f"{stack.env['COLLOQUY_REDIS_PREFIX']}:win:{stream}", count=1)
+        finally:
+            client.close()
+        return int(rows[0][0].split(b"-")[0]) if rows else None
+    db = sqlite3.connect(stack.tmp / "data" / "journal.sqlite3", timeout=10)
+    try:
+        return db.execute("SELECT min(seq) FROM journal WHERE stream=?", (stream,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def journal_lag(stack: Stack) -> int:
+    """Journal entries not yet acknowledged by the persister, from /readyz."""
+    with urllib.request.urlopen(stack.http(0) + "/readyz", timeout=10) as r:
+        return json.loads(r.read())["persister_lag"]["entries"]
+
+
+async def handshake_status(url: str, **kwargs: Any) -> int:
+    """101 when the socket opens (it is closed again at once), else the HTTP status."""
+    client = Client(url, **kwargs)
+    try:
+        await client.connect()
+    except InvalidStatus as exc:
+        return exc.response.status_code
+    await client.close()
+    return 101
+
+
+@contextlib.contextmanager
+def extra_server(stack: Stack, env: dict[str, str]) -> Iterator[int]:
+    """One more server process with `env`; yields its index, and stops it afterwards."""
+    stack.start_server(extra_env=env)
+    index = len(stack.servers) - 1
+    try:
+        yield index
+    finally:
+        proc, _ = stack.servers.pop(index)
+        proc.terminate()
+        proc.wait(10)
+
+
+async def make_room(stack: Stack, owner: str, members: list[str], codec: str = "json"
+                    ) -> tuple[Client, dict[str, Any]]:
+    """A client of `owner`, and the group room "Launch" it made with `members`."""
+    client = await stack.client(owner, codec=codec)
+    reply = await client.request("rooms.create", name="Launch", members=members)
+    return client, reply["room"]

@@ -7,14 +7,12 @@ Tokens are stored as digests, and no secret ever reaches the server logs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import http.cookiejar
 import re
 import secrets
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,21 +20,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from colloquy_client import Client
-from tests.stack import PASSWORD, Stack
+from tests.stack import PASSWORD, Stack, extra_server, handshake_status
 
 ALLOWED_ORIGIN = "http://127.0.0.1:8000"  # in settings.ALLOWED_ORIGINS by default
 UNAUTHORIZED = {"error": "unauthorized", "message": "unknown username or wrong password"}
-
-
-async def handshake_status(url: str, **kwargs: Any) -> int:
-    """101 when the socket opens (it is closed again at once), else the HTTP status."""
-    client = Client(url, **kwargs)
-    try:
-        await client.connect()
-    except InvalidStatus as exc:
-        return exc.response.status_code
-    await client.close()
-    return 101
 
 
 async def open_as(url: str, **kwargs: Any) -> Client:
@@ -104,19 +91,6 @@ def session_login(stack: Stack, username: str, password: str) -> tuple[str, str]
     cookies = {c.name: c.value for c in jar}
     assert "sessionid" in cookies, "the login did not set a session cookie"
     return cookies["sessionid"], cookies["csrftoken"]
-
-
-@contextlib.contextmanager
-def extra_server(stack: Stack, env: dict[str, str]) -> Iterator[int]:
-    """One more server process with `env`; yields its index, and stops it afterwards."""
-    stack.start_server(extra_env=env)
-    index = len(stack.servers) - 1
-    try:
-        yield index
-    finally:
-        proc, _ = stack.servers.pop(index)
-        proc.terminate()
-        proc.wait(10)
 
 
 # --- POST /api/auth/token --------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client
-from tests.stack import Stack
+from tests.stack import Stack, close_code_within
 
 MAX_FRAME_BYTES = 65536
 MAX_BODY_CHARS = 10000
@@ -31,11 +31,6 @@ NO_SUCH_ROOM = 999_999_999
 FRAME_TOO_LARGE = 4013  # close codes: docs/protocol.md, "Close codes"
 FLOOD = 4029
 BATCH = 12  # users issued tokens per manage.py call
-
-
-def user_with_token(stack: Stack, batch: int = BATCH) -> str:
-    """A fresh pool employee whose bearer token is already in `stack.tokens`."""
-    return stack.user_with_token(batch)
 
 
 class Probe(Client):
@@ -79,7 +74,7 @@ class Scene:
     @classmethod
     async def open(cls, stack: Stack, *, codec: str = "json",
                    bad_is_member: bool = True) -> Scene:
-        talker, neighbour, bad = (user_with_token(stack) for _ in range(3))
+        talker, neighbour, bad = (stack.user_with_token(BATCH) for _ in range(3))
         t = await stack.client(talker, server=0)
         members = [neighbour, bad] if bad_is_member else [neighbour]
         room = (await t.request("rooms.create", name="Bad input", members=members))["room"]
@@ -138,12 +133,6 @@ class Scene:
         await asyncio.gather(self.talker.close(), self.neighbour.close(), self.bad.close())
 
 
-async def close_code_within(client: Client, timeout: float = 5.0) -> int | str | None:
-    """The close code the server closed `client` with, or a note that it did not."""
-    try:
-        return await client.wait_closed(timeout)
-    except TimeoutError:
-        return f"still open {timeout:g}s later"
 def assert_error(frame: dict[str, Any], ref: Any, code: str, *mentions: str) -> None:
     """An error frame with exactly these fields and a message for people.
 

@@ -6,16 +6,10 @@ import asyncio
 
 import pytest
 
-from tests.stack import Stack
+from tests.stack import Stack, make_room
 
 # uvicorn serves in production; daphne stays supported, so these run on it too.
 pytestmark = pytest.mark.also_daphne
-
-
-async def make_room(stack: Stack, owner: str, members: list[str], codec: str = "json"):
-    client = await stack.client(owner, codec=codec)
-    reply = await client.request("rooms.create", name="Launch", members=members)
-    return client, reply["room"]
 
 
 async def test_create_room_replies_with_room_and_members(stack: Stack) -> None:

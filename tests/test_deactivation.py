@@ -15,16 +15,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from colloquy_client import Client
-from tests.stack import PASSWORD, Stack
+from tests.stack import PASSWORD, Stack, close_code_within
 
 DEACTIVATED = 4003
 WITHIN_SECONDS = 1.0
 BATCH = 20  # users issued tokens per manage.py call: four per test
-
-
-def user_with_token(stack: Stack, batch: int = BATCH) -> str:
-    """A fresh pool employee whose bearer token is already in `stack.tokens`."""
-    return stack.user_with_token(batch)
 
 
 async def deactivate(stack: Stack, username: str) -> None:
@@ -33,22 +28,14 @@ async def deactivate(stack: Stack, username: str) -> None:
     assert done.stdout.strip() == f"deactivated {username}"
 
 
-async def close_code_within(client: Client, timeout: float) -> int | str | None:
-    """The close code the server closed `client` with, or a note that it did not."""
-    try:
-        return await client.wait_closed(timeout)
-    except TimeoutError:
-        return f"still open {timeout:g}s later"
-
-
 class Office:
     """A room of a leaver (two sockets), two colleagues and a talker."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.leaver = user_with_token(stack)
-        self.talker_name = user_with_token(stack)
-        self.colleague_names = [user_with_token(stack), user_with_token(stack)]
+        self.leaver = stack.user_with_token(BATCH)
+        self.talker_name = stack.user_with_token(BATCH)
+        self.colleague_names = [stack.user_with_token(BATCH), stack.user_with_token(BATCH)]
         self.leaver_sockets: list[Client] = []
         self.colleagues: list[Client] = []
         self.talker: Client | None = None

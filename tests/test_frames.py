@@ -12,9 +12,7 @@ import asyncio
 
 import pytest
 
-from tests.stack import Stack
-from tests.test_auth import extra_server
-from tests.test_chat import make_room
+from tests.stack import Stack, extra_server, make_room
 
 # MAX_BODY_CHARS: a 10 KB event frame, past the 7-bit length (16-bit header).
 LONG_BODY = "x" * 10_000

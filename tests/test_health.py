@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import Stack
-from tests.test_resume import Users, open_client, until
+from tests.stack import Stack, Users, open_client, until
 
 
 @pytest.fixture(scope="module")

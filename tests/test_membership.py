@@ -8,58 +8,23 @@ authorisation is checked on every operation, not only at connect.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from colloquy_client import Client, ColloquyError
-from tests.stack import Stack
-from tests.test_resume import Recorder as BaseRecorder
-from tests.test_resume import Users
+from tests.stack import Recorder, Stack, Users, until
+from tests.stack import open_client as open_recorder
+
+# Every client here has made a request first, so live events already flow to it.
+open_client = functools.partial(open_recorder, settled=True)
 
 
 @pytest.fixture(scope="module")
 def users(stack: Stack) -> Users:
     return Users(stack, employees=32, guests=2)  # what this module's tests take, per profile
-
-
-class Recorder(BaseRecorder):
-    """test_resume's recording client, plus the user it is logged in as."""
-
-    @property
-    def user(self) -> dict[str, Any]:
-        assert self.hello is not None
-        return self.hello["user"]
-
-    def head(self, stream: str) -> int:
-        """The stream's seq when this socket opened (from hello)."""
-        assert self.hello is not None
-        return self.hello["streams"][stream]
-
-    def durable(self) -> list[dict[str, Any]]:
-        """Frames other than ephemeral events (presence and typing carry no seq)."""
-        return [f for f in self.frames if f.get("op") != "event" or "seq" in f]
-
-    def stream_events(self) -> list[dict[str, Any]]:
-        return [f for f in self.durable() if f.get("op") == "event"]
-
-
-async def open_client(stack: Stack, username: str, server: int = 0) -> Recorder:
-    """A connected client that has made its first request (live events flow)."""
-    client = Recorder(stack.ws_url(server), token=stack.token(username))
-    await client.connect()
-    await client.request("ping")
-    client.frames.clear()
-    return client
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def events(client: Recorder, count: int, what: str) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.stack import Stack
-from tests.test_resume import (
+from tests.stack import (
     Recorder,
+    Stack,
     Users,
     journal_lag,
     open_client,

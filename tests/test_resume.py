@@ -7,70 +7,24 @@ messages, once the persister has written them, is read back from the database.
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from colloquy_client import Client, ColloquyError
-from tests.stack import Stack
+from tests.stack import (
+    Recorder,
+    Stack,
+    Users,
+    journal_lag,
+    open_client,
+    send,
+    until,
+    window_floor,
+)
 
 # uvicorn serves in production; daphne stays supported, so these run on it too.
 pytestmark = pytest.mark.also_daphne
-
-
-class Recorder(Client):
-    """The test client, keeping every frame after hello in arrival order."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.frames: list[dict[str, Any]] = []
-
-    def _on_frame(self, frame: dict[str, Any]) -> None:
-        self.frames.append(frame)
-        super()._on_frame(frame)
-
-
-async def open_client(stack: Stack, username: str, *, server: int = 0,
-                      last_seq: dict[str, int] | None = None, **kwargs: Any) -> Recorder:
-    """A connected client; `last_seq` is where a previous socket of this user stopped."""
-    client = Recorder(stack.ws_url(server), token=stack.token(username), **kwargs)
-    client.last_seq.update(last_seq or {})
-    await client.connect()
-    return client
-
-
-class Users:
-    """Fresh users of the stack's pool, their bearer tokens issued in one process.
-
-    Through /api/auth/token each new user costs a password check (PBKDF2, about a
-    second of CPU on a busy machine); sockets authenticate with the token either way.
-    """
-
-    def __init__(self, stack: Stack, employees: int, guests: int = 0) -> None:
-        self.stack = stack
-        self.free = {"employee": [stack.new_user() for _ in range(employees)],
-                     "guest": [stack.new_user("guest") for _ in range(guests)]}
-        stack.issue_tokens(self.free["employee"] + self.free["guest"])
-
-    def take(self, role: str = "employee") -> str:
-        """A user nobody has used; past the batch, one from the pool (token over HTTP)."""
-        return self.free[role].pop(0) if self.free[role] else self.stack.new_user(role)
-
-
-async def send(client: Client, room: int, body: str, client_id: str) -> dict[str, Any]:
-    """message.send, waiting out rate_limited (the retry is idempotent by client_id)."""
-    while True:
-        try:
-            return await client.request("message.send", room=room, body=body,
-                                        client_id=client_id)
-        except ColloquyError as exc:
-            if exc.code != "rate_limited":
-                raise
-            await asyncio.sleep(0.1)
 
 
 def message_frame(room: int, ack: dict[str, Any], body: str, client_id: str,
@@ -80,42 +34,6 @@ def message_frame(room: int, ack: dict[str, Any], body: str, client_id: str,
         "data": {"id": ack["id"], "room": room, "author": author, "body": body,
                  "client_id": client_id, "ts": ack["ts"]},
     }
-
-
-def window_floor(stack: Stack, stream: str) -> int | None:
-    """The oldest seq of `stream` still in the journal's replay window."""
-    if stack.profile == "services":
-        import redis
-
-        client = redis.Redis.from_url(stack.redis_url)
-        try:
-            rows = client.xrange(f"{stack.env['COLLOQUY_REDIS_PREFIX']}:win:{stream}", count=1)
-        finally:
-            client.close()
-        return int(rows[0][0].split(b"-")[0]) if rows else None
-    db = sqlite3.connect(stack.tmp / "data" / "journal.sqlite3", timeout=10)
-    try:
-        return db.execute("SELECT min(seq) FROM journal WHERE stream=?", (stream,)).fetchone()[0]
-    finally:
-        db.close()
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll `check` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def journal_lag(stack: Stack) -> int:
-    """Journal entries not yet acknowledged by the persister, from /readyz."""
-    with urllib.request.urlopen(stack.http(0) + "/readyz", timeout=10) as r:
-        return json.loads(r.read())["persister_lag"]["entries"]
 
 
 async def persisted_and_trimmed(stack: Stack, room: int, messages: int, below: int) -> int:

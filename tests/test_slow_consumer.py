@@ -36,8 +36,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from colloquy_client import Client, ConnectionLost
-from tests.stack import Stack
-from tests.test_resume import Recorder, Users, open_client
+from tests.stack import Recorder, Stack, Users, open_client
 
 # uvicorn serves in production; daphne stays supported, so these run on it too.
 pytestmark = pytest.mark.also_daphne

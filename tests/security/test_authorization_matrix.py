@@ -33,8 +33,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client, ConnectionLost
-from tests.stack import PASSWORD, Stack
-from tests.test_auth import handshake_status as url_handshake_status
+from tests.stack import PASSWORD, Stack, close_code_within
+from tests.stack import handshake_status as url_handshake_status
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NO_SUCH_ROOM = 987_654_321_012
@@ -323,13 +323,6 @@ async def test_other_users_streams_are_forbidden_alike(stack: Stack, world: Worl
     await outsider.close()
 
 
-async def _closed_with(client: Client, timeout: float = 5.0) -> int | str | None:
-    try:
-        return await client.wait_closed(timeout)
-    except TimeoutError:
-        return f"still open after {timeout}s"
-
-
 async def _refused_on_every_op(client: Probe, world: World) -> list[str]:
     """Ops that did NOT fail with ConnectionLost on a closed socket."""
     served = []
@@ -351,7 +344,7 @@ async def test_deactivated_user_is_closed_4003_and_refused_everywhere(
     sockets = [await probe(stack, name, codec) for codec in CODECS]
     done = await asyncio.to_thread(stack.manage, "deactivate_employee", name)
     assert done.stdout.strip() == f"deactivated {name}"
-    assert [await _closed_with(s) for s in sockets] == [4003, 4003]
+    assert [await close_code_within(s) for s in sockets] == [4003, 4003]
     for s in sockets:
         assert await _refused_on_every_op(s, world) == []
     token = stack.token(name)
@@ -372,7 +365,7 @@ async def test_revoked_token_is_closed_4001_and_refused_at_the_handshake(
     on_kept = await probe(stack, name, "msgpack", token=kept)
     done = await asyncio.to_thread(stack.manage, "revoke_token", revoked[:10])
     assert done.stdout.startswith("revoked ")
-    assert [await _closed_with(s) for s in on_revoked] == [4001, 4001]
+    assert [await close_code_within(s) for s in on_revoked] == [4001, 4001]
     for s in on_revoked:
         assert await _refused_on_every_op(s, world) == []
     assert [await handshake_status(stack, revoked, codec) for codec in CODECS] == [403, 403]
