@@ -36,7 +36,7 @@ run: install
 ## then print the slowest tests and the total time
 # Workers: the suite mostly waits on its servers, so more workers than cores pay.
 TEST_WORKERS ?= 4
-PYTEST_PARALLEL = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+PYTEST_PARALLEL = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 test: install services
 	@start=$$(date +%s); \
 	bash scripts/browser.sh && $(BIN)/ruff check . && $(PYTEST_PARALLEL) $(TEST_ARGS); \

@@ -1,18 +1,21 @@
 """Fixtures: every test that takes `stack` runs once per profile against real processes.
 
-The suite runs under pytest-xdist with `--dist loadgroup`: each test is put in
-the group of the stack it uses (one stack per profile and server kind, started
-once in the worker that runs that group) or else of its module (module-scoped
-stacks of their own), so no stack is started twice and groups run in parallel.
+The suite runs under pytest-xdist: each test is in the group of the stack it
+uses (one stack per profile and server kind, started once in the worker that
+runs that group), or else of its module (module-scoped stacks of their own);
+tests/groups.py reads the group from the test id, and each group goes whole to
+one worker, so no stack is started twice and groups run in parallel.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.groups import group_of
 from tests.stack import Stack
 
 PROFILES = os.environ.get("COLLOQUY_TEST_PROFILES", "embedded,services").split(",")
@@ -34,22 +37,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          scope="session")
 
 
-# First: xdist's own hook reads the xdist_group marks set here.
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The scheduler knows a test's group only from its id (tests/groups.py);
+    # a new parameter spelled like a profile would put a test in the wrong group.
     for item in items:
         params = getattr(item, "callspec", None)
         stack = params.params.get("stack") if params else None
-        if stack is not None:
-            group = f"stack-{stack}"
-        else:
-            # Module-scoped stacks (fault tests, the hostile-input arena, the browser
-            # package's server): the module, and the profile its arena is built for.
-            arena = params.params.get("module_arena") if params else None
-            group = item.nodeid.split("::")[0] + (f"-{arena}" if arena else "")
-            if "/browser/" in item.nodeid:
-                group = "browser"  # one server and one chromium for the whole package
-        item.add_marker(pytest.mark.xdist_group(group))
+        expected = f"stack-{stack}" if stack is not None else None
+        grouped = group_of(item.nodeid)
+        if (expected or grouped).startswith("stack-") and grouped != expected:
+            raise pytest.UsageError(
+                f"{item.nodeid}: grouped as {grouped!r}, but its stack is {stack!r}")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroups(LoadScopeScheduling):
+        """Whole groups to one worker each, so each stack starts once."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return StackGroups(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,7 @@ from websockets.exceptions import ConnectionClosed
 
 from colloquy_client import Client, ColloquyError, ConnectionLost
 from realtime.protocol import storable  # the server's own rule for refs
+from tests.groups import arena_id
 from tests.reliability.support import make_unique
 from tests.stack import Stack
 
@@ -331,7 +332,7 @@ class Arena:
         return msgpack.packb(value, use_bin_type=True)
 
 
-@pytest.fixture(scope="module", params=PROFILES)
+@pytest.fixture(scope="module", params=PROFILES, ids=arena_id)
 def module_arena(request: pytest.FixtureRequest) -> Iterator[Arena]:
     a = Arena(request.param).start()
     try:
