@@ -16,10 +16,12 @@ from django.conf import settings
 from core.selectors import search_employees
 from presence import actions as presence_actions
 from realtime import streams
+from realtime.access import valid_stream
 from realtime.db import run_db
-from realtime.journal import frame_type, valid_stream
 from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
+from realtime.schema import EVENTS
 from rooms import actions, selectors
+from rooms.access import ROOM
 
 if TYPE_CHECKING:
     from consumers.socket import ColloquySocket
@@ -42,9 +44,10 @@ def _usernames(req: dict[str, Any], name: str) -> list[str]:
 
 
 def _stream(name: Any) -> str:
-    if not isinstance(name, str) or not valid_stream(name):
-        raise bad_request(f"a stream is 'room:<id>' or 'user:<id>', got {name!r:.80}")
-    return name
+    if not valid_stream(name):
+        raise bad_request(f"a stream is '<kind>:<id>' ('room:<id>', 'user:<id>', ...),"
+                          f" got {name!r:.80}")
+    return str(name)
 
 
 def _readable(sock: ColloquySocket, stream: str) -> None:
@@ -63,35 +66,35 @@ async def rooms_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any
 
 async def rooms_create(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     room, follow_from = await actions.create_room(
-        sock, field(req, "name", str, required=False, default=""),
-        field(req, "kind", str, required=False, default="group"),
-        _usernames(req, "members"),
+        sock, name=field(req, "name", str, required=False, default=""),
+        kind=field(req, "kind", str, required=False, default="group"),
+        usernames=_usernames(req, "members"),
     )
     if follow_from is not None:
         # Usable by the next frame, before room.added comes back through the bus.
-        sock.room_added(room["id"], follow_from)
+        sock.access_granted(ROOM.stream(room["id"]), follow_from)
     return {"room": room}
 
 
 async def rooms_invite(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
-    return await actions.invite(sock, _room(req), _usernames(req, "users"))
+    return await actions.invite(sock, room_id=_room(req), usernames=_usernames(req, "users"))
 
 
 async def rooms_leave(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     room = _room(req)
-    result = await actions.leave(sock, room)
-    sock.room_removed(room)
+    result = await actions.leave(sock, room_id=room)
+    sock.access_revoked(ROOM.stream(room))
     return result
 
 
 async def rooms_members(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
-    return await actions.members(sock, _room(req))
+    return await actions.members(sock, room_id=_room(req))
 
 
 async def message_send(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     room = _room(req)
     reply = await actions.send_message(
-        sock, room, field(req, "body", str), field(req, "client_id", str)
+        sock, room_id=room, body=field(req, "body", str), client_id=field(req, "client_id", str)
     )
     if room in sock.typing_rooms:
         sock.typing_rooms.discard(room)
@@ -128,14 +131,16 @@ async def resume(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
         positions[stream] = last
     for stream in positions:
         _readable(sock, stream)
-    # Rooms joined while the client was away: their room.added, replayed from the
-    # user stream, says from which seq the client now has to hear them.
+    # Streams granted while the client was away (rooms joined): the granting event,
+    # replayed from the user stream, says from which seq the client has to hear them.
     joined: dict[str, int] = {}
 
     def note_joins(frame: str) -> None:
-        if frame_type(frame) == "room.added":
-            data = json.loads(frame)["data"]
-            joined[f"room:{data['room']['id']}"] = int(data["seq"]) - 1
+        event = json.loads(frame)
+        kind = EVENTS.get(event["type"])
+        if kind is not None and kind.grants is not None:
+            stream, from_seq = kind.grants(event["data"])
+            joined[stream] = from_seq - 1
 
     more: dict[str, int] = {}
     for stream in sorted(positions, key=lambda s: not s.startswith("user:")):
@@ -153,7 +158,7 @@ async def resume(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
 
 async def read(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     seq = field(req, "seq", int)
-    return await actions.mark_read(sock, _room(req), seq)
+    return await actions.mark_read(sock, room_id=_room(req), seq=seq)
 
 
 def _user_ids(req: dict[str, Any]) -> list[int]:

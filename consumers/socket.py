@@ -30,7 +30,7 @@ from django.conf import settings
 
 from consumers.flow import Wire, attach
 from consumers.ratelimit import TokenBucket
-from realtime import runtime, streams
+from realtime import access, runtime, streams
 from realtime.auth import Principal
 from realtime.db import run_db
 from realtime.protocol import (
@@ -45,7 +45,6 @@ from realtime.protocol import (
     parse_request,
 )
 from realtime.wsframe import Outgoing
-from rooms.selectors import room_ids_for
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +91,10 @@ class ColloquySocket:
         self.state = State.CONNECTING
         self.codec: Codec | None = None
         self.binary = False
-        self.rooms: set[int] = set()
-        self.streams: set[str] = set()
+        # The member streams this user holds (realtime.access): read at connect,
+        # kept true by access events on the user's own stream.
+        self.granted: set[str] = set()
+        self.streams: set[str] = set()  # what the hub delivers to this socket
         self.sent: dict[str, int] = {}  # stream → last seq written to this socket
         self.held: list[tuple[str, int | None, Outgoing]] | None = []
         self.paused: dict[str, list[tuple[int | None, Outgoing]]] = {}
@@ -128,7 +129,7 @@ class ColloquySocket:
             return
         self.binary = self.codec.binary
         rt = await runtime.get()
-        self.rooms = await run_db(room_ids_for, self.user_id)
+        self.granted = await run_db(access.held_by, self.user_id)
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if self.scope.get("subprotocols"):
             accept["subprotocol"] = self.codec.subprotocol
@@ -142,9 +143,9 @@ class ColloquySocket:
         hub = rt.hub
         hub.attach(self)
         try:
-            self._subscribe(f"user:{self.user_id}")
-            for room_id in self.rooms:
-                self._subscribe(f"room:{room_id}")
+            self._subscribe(access.USER.stream(self.user_id))
+            for stream in self.granted:
+                self._subscribe(stream)
             self.sent.update(await rt.journal.heads(sorted(self.streams)))
             self._enqueue(Outgoing(self.codec.encode({
                 "op": "hello", "connection": self.connection_id, "user": self.principal.public(),
@@ -417,11 +418,13 @@ class ColloquySocket:
         self.sent.pop(stream, None)
         self.paused.pop(stream, None)
 
+    @property
+    def rooms(self) -> set[int]:
+        """The rooms this user is in (presence is announced to their members)."""
+        return {int(s[5:]) for s in self.granted if s.startswith("room:")}
+
     def can_read(self, stream: str) -> bool:
-        kind, _, ident = stream.partition(":")
-        if kind == "user":
-            return int(ident) == self.user_id
-        return kind == "room" and int(ident) in self.rooms
+        return access.can_read(self, stream)
 
     async def replay(self, stream: str, after: int, max_events: int,
                      seen: Callable[[str], None] | None = None,
@@ -501,20 +504,21 @@ class ColloquySocket:
 
     # --- called by the hub -------------------------------------------------------
 
-    def room_added(self, room_id: int, seq: int) -> None:
-        """This user joined a room (on any process): start sending it, from the join."""
-        if room_id in self.rooms or self.state is not State.OPEN:
+    def access_granted(self, stream: str, from_seq: int) -> None:
+        """This user may now read `stream` (joined, on any process): send it from `from_seq`."""
+        if stream in self.granted or self.state is not State.OPEN:
             return
-        self.rooms.add(room_id)
-        stream = f"room:{room_id}"
+        self.granted.add(stream)
+        if not self.can_read(stream):
+            return  # the kind's own rule (a role, say) still says no
         self._subscribe(stream)
         self.paused.setdefault(stream, [])  # live frames wait for the catch-up
-        self._spawn(self._catch_up(stream, seq - 1))
+        self._spawn(self._catch_up(stream, from_seq - 1))
 
-    def room_removed(self, room_id: int) -> None:
-        """This user left or was removed: stop at once, on every process."""
-        self.rooms.discard(room_id)
-        self._unsubscribe(f"room:{room_id}")
+    def access_revoked(self, stream: str) -> None:
+        """This user may no longer read `stream` (left or removed): stop at once, everywhere."""
+        self.granted.discard(stream)
+        self._unsubscribe(stream)
 
     def resync(self) -> None:
         """The bus reconnected: fetch from the journal whatever went past meanwhile."""

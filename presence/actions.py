@@ -6,9 +6,10 @@ from typing import Any
 
 from django.conf import settings
 
+from presence.events import TYPING
 from realtime import runtime
 from realtime.db import run_db
-from realtime.events import send_ephemeral
+from realtime.events import send_event
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
 from rooms.actions import Actor, require_member
 
@@ -72,7 +73,7 @@ async def typing(actor: Actor, room_id: int, thread: str, active: bool) -> dict[
         await rt.typing.reset(me, room_id, thread)
         relayed = True
     if relayed:
-        await send_ephemeral(f"room:{room_id}", "typing", {
+        await send_event(f"room:{room_id}", TYPING, {
             "room": room_id, "thread": thread or None, "user": actor.principal.public(),
             "active": active, "expires_in_ms": int(settings.TYPING_EXPIRES_SECONDS * 1000),
         })

@@ -30,8 +30,10 @@ from typing import Any
 
 from django.conf import settings
 
+from presence.events import PRESENCE
 from presence.store import Change, PresenceStore
 from realtime.db import run_db
+from realtime.events import send_presence
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +91,9 @@ class RoomSizes:
 
 
 class PresenceTracker:
-    def __init__(self, store: PresenceStore, hub: Any, publish: Any) -> None:
+    def __init__(self, store: PresenceStore, hub: Any) -> None:
         self.store = store
         self.hub = hub
-        self.publish = publish  # async (message dict) → every process's hub.presence
         self.proc = new_process_id()
         self.registered = False
         self._register_lock = asyncio.Lock()
@@ -158,8 +159,8 @@ class PresenceTracker:
         if rooms is None:
             rooms = await self._rooms_of(user)
         told = await self.room_sizes.small(set(rooms), settings.PRESENCE_MAX_ROOM_MEMBERS)
-        await self.publish({"user": user, "status": status, "last_seen": seen,
-                            "rooms": told})
+        await send_presence(PRESENCE, {"user": user, "status": status, "last_seen": seen},
+                            user=user, rooms=told)
 
     async def _rooms_of(self, user: int) -> set[int]:
         for sock in self.hub.users.get(user, ()):

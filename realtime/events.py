@@ -13,38 +13,58 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import msgpack
+from django.conf import settings
 
 from realtime import runtime
-from realtime.journal import Appended, frame_type
+from realtime.journal import Appended
+from realtime.schema import EVENTS, DurableEvent, EphemeralEvent, EventType, check, encode
 from realtime.wsframe import Outgoing
 
 log = logging.getLogger(__name__)
 
 
+@overload
+async def send_event(stream: str, event: DurableEvent, data: dict[str, Any], *,
+                     meta: dict[str, Any] | None = None,
+                     idem: tuple[int, str] | None = None) -> Appended: ...
+@overload
+async def send_event(stream: str, event: EphemeralEvent, data: dict[str, Any]) -> None: ...
+
+
 async def send_event(
-    stream: str, type_: str, data: dict[str, Any], *,
+    stream: str, event: EventType, data: dict[str, Any], *,
     meta: dict[str, Any] | None = None, idem: tuple[int, str] | None = None,
-) -> Appended:
-    """Append a durable event to `stream` (assigning its seq) and fan it out.
+) -> Appended | None:
+    """Send an event on `stream`: the one way anything reaches a socket.
 
-    `idem` (author id, client_id) makes it idempotent: a repeat returns the
-    original's seq and `meta` and stores and sends nothing.
+    A durable type is appended to the journal, which assigns its seq, stores it
+    and fans it out once; the entry is returned. `idem` (author id, client_id)
+    makes it idempotent: a repeat returns the original's seq and `meta` and
+    stores and sends nothing. An ephemeral type (typing) is fanned out with no
+    seq. Presence, whose audience is computed per process, goes through
+    `send_presence`.
     """
+    if settings.CHECK_EVENT_SCHEMAS:
+        check(stream, event, data)
     rt = await runtime.get()
-    return await rt.journal.append(stream, type_, data, meta or {}, idem)
+    if not event.durable:
+        await rt.bus.publish(stream, encode(stream, event, data))
+        return None
+    return await rt.journal.append(stream, event.name, data, meta or {}, idem)
 
 
-async def send_ephemeral(stream: str, type_: str, data: dict[str, Any]) -> None:
-    """Fan out an event with no seq that is neither journaled nor persisted (typing)."""
+async def send_presence(event: EphemeralEvent, data: dict[str, Any], *, user: int,
+                        rooms: list[int]) -> None:
+    """Tell everyone who follows `user`'s presence: sockets sharing one of `rooms`
+    with them, and sockets that asked to watch them (decided by each process's hub)."""
+    if settings.CHECK_EVENT_SCHEMAS:
+        check("presence", event, data)
     rt = await runtime.get()
-    frame = json.dumps(
-        {"op": "event", "stream": stream, "type": type_, "data": data},
-        separators=(",", ":"), ensure_ascii=False,
-    )
-    await rt.bus.publish(stream, frame)
+    await rt.bus.publish_presence(
+        {"user": user, "rooms": rooms, "frame": encode("presence", event, data)})
 
 
 def announce(kind: str, **payload: Any) -> None:
@@ -64,8 +84,8 @@ class Socket(Protocol):
 
     def push(self, stream: str, seq: int | None, item: Outgoing) -> None: ...
     def push_many(self, stream: str, items: list[tuple[int | None, Outgoing]]) -> None: ...
-    def room_added(self, room_id: int, seq: int) -> None: ...
-    def room_removed(self, room_id: int) -> None: ...
+    def access_granted(self, stream: str, from_seq: int) -> None: ...
+    def access_revoked(self, stream: str) -> None: ...
     def close_soon(self, code: int, reason: str) -> None: ...
     def resync(self) -> None: ...
 
@@ -249,14 +269,8 @@ class Hub:
         for room in message.get("rooms", ()):
             targets.update(self.streams.get(f"room:{room}", ()))
         targets = {s for s in targets if s.user_id != user}
-        if not targets:
-            return
-        frame = json.dumps({
-            "op": "event", "stream": "presence", "type": "presence",
-            "data": {"user": user, "status": message["status"],
-                     "last_seen": message["last_seen"]},
-        }, separators=(",", ":"))
-        self._fan_out(tuple(targets), "presence", None, frame)
+        if targets:
+            self._fan_out(tuple(targets), "presence", None, message["frame"])
 
     def _fan_out(self, targets: tuple[Socket, ...], stream: str, seq: int | None, frame: str,
                  then: Callable[[tuple[Socket, ...], str], None] | None = None) -> None:
@@ -297,17 +311,17 @@ class Hub:
                 self._draining = False
 
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
-        # Room list changes re-aim the user's sockets at once, on every process.
-        kind = frame_type(frame)
-        if kind not in ("room.added", "room.removed"):
+        # Access changes re-aim the user's sockets at once, on every process.
+        event = json.loads(frame)
+        kind = EVENTS.get(event["type"])
+        if kind is None or (kind.grants is None and kind.revokes is None):
             return
-        data = json.loads(frame)["data"]
-        room_id = int(data["room"]["id"])
+        data = event["data"]
         for sock in socks:
-            if kind == "room.added":
-                sock.room_added(room_id, int(data["seq"]))
-            else:
-                sock.room_removed(room_id)
+            if kind.grants is not None:
+                sock.access_granted(*kind.grants(data))
+            elif kind.revokes is not None:
+                sock.access_revoked(kind.revokes(data))
 
     def control(self, message: dict[str, Any]) -> None:
         """Called by the bus for account changes announced by any process."""
@@ -324,6 +338,3 @@ class Hub:
         for socks in tuple(self.users.values()):
             for sock in tuple(socks):
                 sock.resync()
-
-    def socket_count(self) -> int:
-        return sum(len(s) for s in self.users.values())

@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-STREAM_KINDS = ("room", "user")
-
 
 @dataclass(frozen=True)
 class Appended:
@@ -68,19 +66,3 @@ def frame_parts(stream: str, type_: str, data: dict[str, Any]) -> tuple[str, str
         + json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "}"
     )
     return head, tail
-
-
-def frame_seq(frame: str) -> int:
-    """The seq of a stored frame, read without parsing the whole JSON."""
-    start = frame.index('"seq":') + 6
-    return int(frame[start:frame.index(",", start)])
-
-
-def frame_type(frame: str) -> str:
-    start = frame.index('"type":"') + 8
-    return frame[start:frame.index('"', start)]
-
-
-def valid_stream(stream: str) -> bool:
-    kind, _, ident = stream.partition(":")
-    return kind in STREAM_KINDS and ident.isdigit() and len(ident) <= 18 and ident[0] != "0"

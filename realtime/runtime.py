@@ -75,7 +75,7 @@ def _build() -> Runtime:
         journal = RedisJournal(client)
         bus.start()
         store = RedisPresenceStore(client, settings.REDIS_PREFIX, settings.PRESENCE_TTL_SECONDS)
-        tracker = PresenceTracker(store, hub, bus.publish_presence)
+        tracker = PresenceTracker(store, hub)
         tracker.start()
         return Runtime(journal, bus, hub, tracker,
                        RedisTypingGate(client, settings.REDIS_PREFIX), client)
@@ -90,7 +90,7 @@ def _build() -> Runtime:
     journal = LocalJournal(path, bus.publish_local, settings.DEDUPE_TTL_SECONDS)
     bus.start()
     start_embedded_persister(path)
-    tracker = PresenceTracker(LocalPresenceStore(), hub, bus.publish_presence)
+    tracker = PresenceTracker(LocalPresenceStore(), hub)
     tracker.start()
     return Runtime(journal, bus, hub, tracker, LocalTypingGate())
 

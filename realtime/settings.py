@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "rooms",
     "feed",
     "presence",
+    # Apps added by the deployment (comma-separated): each brings its own stream
+    # kinds, events, ops and tables through its AppConfig.ready, with no edit here.
+    *[a for a in os.environ.get("COLLOQUY_EXTRA_APPS", "").split(",") if a],
 ]
 
 MIDDLEWARE = [
@@ -244,3 +247,8 @@ PRESENCE_MAX_ROOM_MEMBERS = _int("COLLOQUY_PRESENCE_MAX_ROOM_MEMBERS", 200)
 # indicator after expires_in, so a lost "stop" never leaves one stuck.
 TYPING_RELAY_SECONDS = _float("COLLOQUY_TYPING_RELAY_SECONDS", 3.0)
 TYPING_EXPIRES_SECONDS = _float("COLLOQUY_TYPING_EXPIRES_SECONDS", 6.0)
+
+# Check every event against its type's schema before it is stored or sent
+# (realtime.schema). The test suite turns it on, so a malformed event fails the
+# run; in production the schemas are checked by the tests, not per event.
+CHECK_EVENT_SCHEMAS = os.environ.get("COLLOQUY_CHECK_EVENT_SCHEMAS", "0") == "1"

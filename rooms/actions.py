@@ -1,6 +1,8 @@
 """Every state change of rooms and messages: check → do → notify.
 
-Membership checks use the socket's membership cache (`actor.rooms`), which
+Every action takes the actor first (a realtime.access.Reader: a socket, or
+`reader_for(user)` for the admin and commands) and keyword-only arguments.
+Membership checks use the actor's granted streams, which a socket caches and
 room.added / room.removed events on the user's stream keep true on every
 process, so the hot path (message.send) never touches the database.
 """
@@ -9,24 +11,30 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from realtime.auth import Principal
+from realtime.access import Reader
 from realtime.db import run_db
 from realtime.events import send_event
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
 from rooms import selectors
+from rooms.access import ROOM
+from rooms.events import (
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    MESSAGE_CREATED,
+    READ_UPDATED,
+    ROOM_ADDED,
+    ROOM_CREATED,
+    ROOM_DELETED,
+    ROOM_REMOVED,
+)
 from rooms.models import Membership, Room
 
-
-class Actor(Protocol):
-    """Who acts, and the rooms their socket knows they belong to."""
-
-    principal: Principal
-    rooms: set[int]
+Actor = Reader
 
 
 def _forbidden(room_id: int) -> ProtocolError:
@@ -36,7 +44,7 @@ def _forbidden(room_id: int) -> ProtocolError:
 
 
 def require_member(actor: Actor, room_id: int) -> None:
-    if room_id not in actor.rooms:
+    if ROOM.stream(room_id) not in actor.granted:
         raise _forbidden(room_id)
 
 
@@ -52,7 +60,8 @@ def now_ms() -> int:
 # --- messages ----------------------------------------------------------------
 
 
-async def send_message(actor: Actor, room_id: int, body: str, client_id: str) -> dict[str, Any]:
+async def send_message(actor: Actor, *, room_id: int, body: str,
+                       client_id: str) -> dict[str, Any]:
     require_member(actor, room_id)
     if not body.strip():
         raise bad_request("field 'body' must not be empty")
@@ -69,7 +78,7 @@ async def send_message(actor: Actor, room_id: int, body: str, client_id: str) ->
     data = {"id": mid, "room": room_id, "author": actor.principal.public(), "body": body,
             "client_id": client_id, "ts": ts}
     appended = await send_event(
-        f"room:{room_id}", "message.created", data,
+        ROOM.stream(room_id), MESSAGE_CREATED, data,
         meta={"id": mid, "ts": ts, "room": room_id}, idem=(actor.principal.id, client_id),
     )
     if not appended.created and appended.meta.get("room", room_id) != room_id:
@@ -126,7 +135,7 @@ def _create_room_db(creator_id: int, name: str, kind: str,
     return selectors.room_summary(room.pk), "created"
 
 
-async def create_room(actor: Actor, name: str, kind: str,
+async def create_room(actor: Actor, *, name: str, kind: str,
                       usernames: list[str]) -> tuple[dict[str, Any], int | None]:
     """The room, and the seq from which the actor's socket should follow it (None:
     it already does)."""
@@ -143,14 +152,14 @@ async def create_room(actor: Actor, name: str, kind: str,
                             f"at most {settings.MAX_INVITE_BATCH} members per call")
     room, outcome = await run_db(_create_room_db, actor.principal.id, name.strip(), kind,
                                  usernames)
-    stream = f"room:{room['id']}"
+    stream = ROOM.stream(room["id"])
     me = actor.principal.public()
     if outcome == "created":
-        first = await send_event(stream, "room.created", {"room": room, "by": me})
+        first = await send_event(stream, ROOM_CREATED, {"room": room, "by": me})
         await _tell_members_added(room, [m["id"] for m in room["members"]], first.seq)
         return room, first.seq
     if outcome == "rejoined":
-        joined = await send_event(stream, "member.joined",
+        joined = await send_event(stream, MEMBER_JOINED,
                                   {"room": room["id"], "user": me, "by": me})
         await _tell_members_added(room, [me["id"]], joined.seq)
         return room, joined.seq
@@ -160,7 +169,7 @@ async def create_room(actor: Actor, name: str, kind: str,
 async def _tell_members_added(room: dict[str, Any], user_ids: list[int], seq: int) -> None:
     brief = {"id": room["id"], "name": room["name"], "kind": room["kind"]}
     for uid in user_ids:
-        await send_event(f"user:{uid}", "room.added", {"room": brief, "seq": seq})
+        await send_event(f"user:{uid}", ROOM_ADDED, {"room": brief, "seq": seq})
 
 
 def _invite_db(room_id: int, usernames: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -182,7 +191,7 @@ def _invite_db(room_id: int, usernames: list[str]) -> tuple[dict[str, Any], list
     return brief, [u.public() for u in new]
 
 
-async def invite(actor: Actor, room_id: int, usernames: list[str]) -> dict[str, Any]:
+async def invite(actor: Actor, *, room_id: int, usernames: list[str]) -> dict[str, Any]:
     require_member(actor, room_id)
     _require_not_guest(actor, "invite")
     if not usernames:
@@ -192,7 +201,7 @@ async def invite(actor: Actor, room_id: int, usernames: list[str]) -> dict[str, 
                             f"at most {settings.MAX_INVITE_BATCH} members per call")
     room, added = await run_db(_invite_db, room_id, usernames)
     for user in added:
-        joined = await send_event(f"room:{room_id}", "member.joined",
+        joined = await send_event(ROOM.stream(room_id), MEMBER_JOINED,
                                   {"room": room_id, "user": user, "by": actor.principal.public()})
         await _tell_members_added(room, [user["id"]], joined.seq)
     return {"room": room_id, "added": [u["username"] for u in added]}
@@ -203,16 +212,66 @@ def _leave_db(room_id: int, user_id: int) -> bool:
     return deleted > 0
 
 
-async def leave(actor: Actor, room_id: int) -> dict[str, Any]:
+async def leave(actor: Actor, *, room_id: int) -> dict[str, Any]:
     require_member(actor, room_id)
     me = actor.principal
     if await run_db(_leave_db, room_id, me.id):
-        await send_event(f"room:{room_id}", "member.left", {"room": room_id, "user": me.public()})
-        await send_event(f"user:{me.id}", "room.removed", {"room": {"id": room_id}})
+        await send_event(ROOM.stream(room_id), MEMBER_LEFT,
+                         {"room": room_id, "user": me.public()})
+        await send_event(f"user:{me.id}", ROOM_REMOVED, {"room": {"id": room_id}})
     return {"room": room_id}
 
 
-async def members(actor: Actor, room_id: int) -> dict[str, Any]:
+def _require_admin(actor: Actor, what: str) -> None:
+    if actor.principal.role != "admin":
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"only administrators can {what}")
+
+
+def _remove_member_db(room_id: int, user_id: int) -> dict[str, Any] | None:
+    """The removed member's public fields, or None if they were not a member."""
+    from core.models import Employee
+
+    if not _leave_db(room_id, user_id):
+        return None
+    return Employee.objects.get(pk=user_id).public()
+
+
+async def remove_member(actor: Actor, *, room_id: int, user_id: int) -> dict[str, Any]:
+    """An administrator takes someone out of a room: their sockets stop at once."""
+    _require_admin(actor, "remove members")
+    user = await run_db(_remove_member_db, room_id, user_id)
+    if user is not None:
+        await send_event(ROOM.stream(room_id), MEMBER_LEFT,
+                         {"room": room_id, "user": user, "by": actor.principal.public()})
+        await send_event(f"user:{user_id}", ROOM_REMOVED, {"room": {"id": room_id}})
+    return {"room": room_id, "removed": user is not None}
+
+
+def _delete_room_db(room_id: int) -> list[int]:
+    """The members the room had; none are left. The room's row and its messages stay:
+    messages still on their way to the database need it, and what was said is
+    kept for the company's records."""
+    with transaction.atomic():
+        member_ids = list(Membership.objects.filter(room_id=room_id)
+                          .values_list("user_id", flat=True))
+        Membership.objects.filter(room_id=room_id).delete()
+    return member_ids
+
+
+async def delete_room(actor: Actor, *, room_id: int) -> dict[str, Any]:
+    """An administrator deletes a room for everyone: every member's sockets stop
+    reading it at once, and nobody can open it again."""
+    _require_admin(actor, "delete rooms")
+    member_ids = await run_db(_delete_room_db, room_id)
+    if member_ids:
+        await send_event(ROOM.stream(room_id), ROOM_DELETED,
+                         {"room": room_id, "by": actor.principal.public()})
+    for uid in member_ids:
+        await send_event(f"user:{uid}", ROOM_REMOVED, {"room": {"id": room_id}})
+    return {"room": room_id, "members": len(member_ids)}
+
+
+async def members(actor: Actor, *, room_id: int) -> dict[str, Any]:
     require_member(actor, room_id)
     return {"room": room_id, "members": await run_db(selectors.members_of, room_id)}
 
@@ -233,7 +292,7 @@ def _mark_read_db(room_id: int, user_id: int, seq: int) -> tuple[int, bool]:
     return m.read_seq, False
 
 
-async def mark_read(actor: Actor, room_id: int, seq: int) -> dict[str, Any]:
+async def mark_read(actor: Actor, *, room_id: int, seq: int) -> dict[str, Any]:
     require_member(actor, room_id)
     from realtime import runtime
 
@@ -243,6 +302,6 @@ async def mark_read(actor: Actor, room_id: int, seq: int) -> dict[str, Any]:
     marker, moved = await run_db(_mark_read_db, room_id, actor.principal.id, seq)
     if moved:
         # The user's other tabs and devices move their marker too.
-        await send_event(f"user:{actor.principal.id}", "read.updated",
+        await send_event(f"user:{actor.principal.id}", READ_UPDATED,
                          {"room": room_id, "seq": seq})
     return {"room": room_id, "seq": marker}

@@ -23,10 +23,6 @@ class Room(models.Model):
     def __str__(self) -> str:
         return self.name or f"{self.kind} room {self.pk}"
 
-    @property
-    def stream(self) -> str:
-        return f"room:{self.pk}"
-
 
 class Membership(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")

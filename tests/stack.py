@@ -92,6 +92,8 @@ class Stack:
         tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"  # unique even within one second
         self.env = {**os.environ, "COLLOQUY_DATA_DIR": str(self.tmp / "data"),
                     "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+                    # Every event any test causes is checked against its schema.
+                    "COLLOQUY_CHECK_EVENT_SCHEMAS": "1",
                     # A small replay window, so tests reach the database path too.
                     "COLLOQUY_JOURNAL_WINDOW": "20",
                     # Presence timings scaled down so crash and debounce tests are quick.
