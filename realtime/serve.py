@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         endpoint = (f"tcp:port={args.port}:interface={args.host}"
                     f":backlog={settings.LISTEN_BACKLOG}")
         os.execvp(sys.executable, [
-            sys.executable, "-m", "daphne", "-e", endpoint, "--websocket_timeout", "-1",
-            "--websocket_connect_timeout", "30", "asgi:application",
+            sys.executable, "-m", "realtime.daphne_main", "-e", endpoint,
+            "--websocket_timeout", "-1", "--websocket_connect_timeout", "30",
+            "asgi:application",
         ])
     import uvicorn
 

@@ -9,8 +9,10 @@ buffers on both sides (a few MB on loopback, the server's send buffer
 autotuning included) fill, daphne's transport buffer passes its high-water mark,
 the server's outbound queue for that socket fills, and the server must close it
 with 4009. A reader that never reads cannot see a close frame queued behind its
-unread data, and daphne (autobahn) drops the TCP connection within its close
-handshake timeout (nominally 1 s) of sending a close nobody answers. So the
+unread data, and the server drops the TCP connection CLOSE_TIMEOUT_SECONDS
+after sending a close nobody answers (daphne is given the same limit by
+realtime/daphne_main.py; autobahn's own default of 1 s lost the close under
+CPU load). So the
 stalled socket starts reading, from a thread of its own, the moment the server
 logs that it is closing it ("closing socket <connection> of user <id>: 4009 …"),
 and must then find the 4009 close frame at the end of its backlog.
