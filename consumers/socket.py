@@ -264,8 +264,9 @@ class ColloquySocket:
             request = self.codec.decode(raw)
             op, ref = parse_request(request)
             from consumers.ops import OPS
+            from realtime.ops import APP_OPS
 
-            handler = OPS.get(op)
+            handler = OPS.get(op) or APP_OPS.get(op)
             if handler is None:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}")
             if first and op != "resume":

@@ -60,8 +60,11 @@ def revoke_token(token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
-    announce("close_token", user=token.user_id, token=token.pk,
-             code=int(CloseCode.UNAUTHORIZED), reason="token revoked")
+    # After the commit (at once outside a transaction): a process told earlier
+    # could still read the token as valid.
+    transaction.on_commit(lambda: announce(
+        "close_token", user=token.user_id, token=token.pk,
+        code=int(CloseCode.UNAUTHORIZED), reason="token revoked"))
 
 
 def deactivate_employee(user: Employee) -> None:
@@ -73,4 +76,7 @@ def deactivate_employee(user: Employee) -> None:
         user.save(update_fields=["is_active"])
         revoke_tokens(user)
         Ticket.objects.filter(user=user).delete()
-    announce("close_user", user=user.pk, code=int(CloseCode.DEACTIVATED), reason="deactivated")
+    # After the commit, so no process re-reads the employee as still active (the
+    # Django admin calls this inside its own transaction).
+    transaction.on_commit(lambda: announce(
+        "close_user", user=user.pk, code=int(CloseCode.DEACTIVATED), reason="deactivated"))

@@ -35,6 +35,14 @@ class Reader(Protocol):
     granted: set[str]
 
 
+class Session(Reader, Protocol):
+    """A reader on a live socket: an op that grants or revokes access follows the
+    change at once, before its event comes back through the bus."""
+
+    def access_granted(self, stream: str, from_seq: int) -> None: ...
+    def access_revoked(self, stream: str) -> None: ...
+
+
 def holds(reader: Reader, stream: str) -> bool:
     """The rule of member kinds: readable while the reader holds the stream."""
     return stream in reader.granted
@@ -101,10 +109,12 @@ class FetchedReader:
     granted: set[str]
 
 
-def reader_for(user: Any) -> FetchedReader:
-    """The Reader of an Employee (sync: reads the database)."""
+def reader_for(user: Any, *, staff: bool = False) -> FetchedReader:
+    """The Reader of an Employee (sync: reads the database). `staff`: acting in the
+    Django admin, which has checked the model permission itself, so the action
+    sees an administrator whatever the employee's role."""
     principal = Principal(id=user.pk, username=user.username, name=user.name,
-                          role=user.role, method="system")
+                          role="admin" if staff else user.role, method="system")
     return FetchedReader(principal, held_by(user.pk))
 
 

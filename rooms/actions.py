@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from realtime.access import Reader
 from realtime.db import run_db
@@ -255,6 +256,9 @@ def _delete_room_db(room_id: int) -> list[int]:
         member_ids = list(Membership.objects.filter(room_id=room_id)
                           .values_list("user_id", flat=True))
         Membership.objects.filter(room_id=room_id).delete()
+        # A new direct conversation between the same two people gets a new room.
+        Room.objects.filter(pk=room_id, deleted_at__isnull=True).update(
+            deleted_at=timezone.now(), direct_key=None)
     return member_ids
 
 

@@ -19,6 +19,9 @@ class Room(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by rooms.actions.delete_room, which leaves no members; the row and its
+    # messages stay for the company's records (and for entries still in flight).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name or f"{self.kind} room {self.pk}"

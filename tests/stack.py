@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html.parser
+import http.cookiejar
 import itertools
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import sqlite3
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -94,6 +99,8 @@ class Stack:
                     "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                     # Every event any test causes is checked against its schema.
                     "COLLOQUY_CHECK_EVENT_SCHEMAS": "1",
+                    # The test-only stream kind (tests/boards): an app added by itself.
+                    "COLLOQUY_EXTRA_APPS": "tests.boards",
                     # A small replay window, so tests reach the database path too.
                     "COLLOQUY_JOURNAL_WINDOW": "20",
                     # Presence timings scaled down so crash and debounce tests are quick.
@@ -462,3 +469,114 @@ async def make_room(stack: Stack, owner: str, members: list[str], codec: str = "
     client = await stack.client(owner, codec=codec)
     reply = await client.request("rooms.create", name="Launch", members=members)
     return client, reply["room"]
+
+
+# --- the Django admin, over HTTP ------------------------------------------------
+
+# Staff employees made per stack (keyed by its temp dir), in batches.
+_STAFF: dict[str, list[str]] = {}
+STAFF_PASSWORD = f"pw-staff-{secrets.token_hex(8)}"
+STAFF_BATCH = 8
+
+
+def make_staff(stack: Stack) -> tuple[str, str]:
+    """A new admin-role employee (the Django admin login takes staff only).
+
+    Made in batches, one manage.py call each, as manage.py create_employee would
+    make them (role admin: is_staff), with one password hash for the batch.
+    """
+    ready = _STAFF.setdefault(str(stack.tmp), [])
+    if not ready:
+        names = [f"staff{secrets.token_hex(4)}" for _ in range(STAFF_BATCH)]
+        script = (
+            "from django.contrib.auth.hashers import make_password\n"
+            "from core.models import Employee\n"
+            f"h = make_password({STAFF_PASSWORD!r})\n"
+            f"Employee.objects.bulk_create([Employee(username=n, password=h, role='admin',"
+            f" is_staff=True, is_superuser=True) for n in {names!r}])\n"
+        )
+        stack.manage("shell", "-c", script)
+        ready.extend(names)
+    return ready.pop(0), STAFF_PASSWORD
+
+
+class _FormFields(html.parser.HTMLParser):
+    """The fields a browser would submit from a page's form (the first with a CSRF token)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        name = a.get("name")
+        if tag == "input" and name:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            if kind not in ("submit", "button", "file"):
+                self.fields.append((name, a.get("value", "on" if kind == "checkbox" else "")))
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select is not None and "selected" in a:
+            self.fields.append((self._select, a.get("value", "")))
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields.append((name, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.fields[-1] = (self._textarea, self.fields[-1][1] + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+class AdminBrowser:
+    """The Django admin driven as a browser drives it: a cookie jar, its CSRF token,
+    forms submitted with the fields the page holds."""
+
+    def __init__(self, stack: Stack, username: str, password: str, index: int = 0) -> None:
+        self.base = stack.http(index)
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.username, self.password = username, password
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as r:
+            return str(r.read().decode())
+
+    def login(self) -> AdminBrowser:
+        self.submit("/admin/login/?next=/admin/",
+                    {"username": self.username, "password": self.password})
+        assert "sessionid" in self.cookies(), "the login did not set a session cookie"
+        return self
+
+    def cookies(self) -> dict[str, str]:
+        return {c.name: c.value or "" for c in self.jar}
+
+    def submit(self, path: str, changes: dict[str, str | None]) -> str:
+        """GET the page, then POST its form with `changes` (None: leave the field out,
+        as an unticked checkbox is left out). Returns the page answered."""
+        page = self.get(path)
+        assert re.search(r'name="csrfmiddlewaretoken"', page), f"no form with CSRF on {path}"
+        parser = _FormFields()
+        parser.feed(page)
+        fields = [(k, v) for k, v in parser.fields if k not in changes]
+        fields += [(k, v) for k, v in changes.items() if v is not None]
+        request = urllib.request.Request(self.base + path, method="POST",
+                                         data=urllib.parse.urlencode(fields).encode())
+        with self.opener.open(request, timeout=30) as r:
+            return str(r.read().decode())
+
+
+def session_login(stack: Stack, username: str, password: str) -> tuple[str, str]:
+    """Log in through Django's login form, as a browser does: the sessionid and
+    csrftoken cookies the browser then holds."""
+    cookies = AdminBrowser(stack, username, password).login().cookies()
+    return cookies["sessionid"], cookies["csrftoken"]

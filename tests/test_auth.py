@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.cookiejar
-import re
 import secrets
-import urllib.parse
-import urllib.request
 from typing import Any
 
 import pytest
@@ -20,7 +16,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from colloquy_client import Client
-from tests.stack import PASSWORD, Stack, extra_server, handshake_status
+from tests.stack import (
+    PASSWORD,
+    Stack,
+    extra_server,
+    handshake_status,
+    make_staff,
+    session_login,
+)
 
 ALLOWED_ORIGIN = "http://127.0.0.1:8000"  # in settings.ALLOWED_ORIGINS by default
 UNAUTHORIZED = {"error": "unauthorized", "message": "unknown username or wrong password"}
@@ -41,56 +44,6 @@ def new_ticket(stack: Stack, username: str, index: int = 0) -> dict[str, Any]:
                               index=index)
     assert status == 200, body
     return body
-
-
-# Staff employees made for this module, per stack (keyed by its temp dir).
-_STAFF: dict[str, list[str]] = {}
-STAFF_PASSWORD = f"pw-staff-{secrets.token_hex(8)}"
-STAFF_BATCH = 8
-
-
-def make_staff(stack: Stack) -> tuple[str, str]:
-    """A new admin-role employee (the Django admin login takes staff only).
-
-    Made in batches, one manage.py call each, as manage.py create_employee would
-    make them (role admin: is_staff), with one password hash for the batch.
-    """
-    ready = _STAFF.setdefault(str(stack.tmp), [])
-    if not ready:
-        names = [f"staff{secrets.token_hex(4)}" for _ in range(STAFF_BATCH)]
-        script = (
-            "from django.contrib.auth.hashers import make_password\n"
-            "from core.models import Employee\n"
-            f"h = make_password({STAFF_PASSWORD!r})\n"
-            f"Employee.objects.bulk_create([Employee(username=n, password=h, role='admin',"
-            f" is_staff=True, is_superuser=True) for n in {names!r}])\n"
-        )
-        stack.manage("shell", "-c", script)
-        ready.extend(names)
-    return ready.pop(0), STAFF_PASSWORD
-
-
-def session_login(stack: Stack, username: str, password: str) -> tuple[str, str]:
-    """Log in through Django's login form, as a browser does.
-
-    Returns the sessionid and csrftoken cookies the browser then holds.
-    """
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    url = stack.http(0) + "/admin/login/?next=/admin/"
-    with opener.open(url, timeout=10) as r:
-        page = r.read().decode()
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert match, "no CSRF token in the login form"
-    assert any(c.name == "csrftoken" for c in jar)
-    form = urllib.parse.urlencode({"username": username, "password": password,
-                                   "csrfmiddlewaretoken": match.group(1), "next": "/admin/"})
-    request = urllib.request.Request(url, data=form.encode(), method="POST")
-    with opener.open(request, timeout=10) as r:
-        r.read()
-    cookies = {c.name: c.value for c in jar}
-    assert "sessionid" in cookies, "the login did not set a session cookie"
-    return cookies["sessionid"], cookies["csrftoken"]
 
 
 # --- POST /api/auth/token --------------------------------------------------------

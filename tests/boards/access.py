@@ -1,0 +1,15 @@
+"""The `board:<id>` stream kind: read by the board's members."""
+
+from __future__ import annotations
+
+from realtime.access import StreamKind, register
+
+
+def _held_by(user_id: int) -> list[str]:
+    from tests.boards.models import BoardMember
+
+    return [f"board:{b}" for b in
+            BoardMember.objects.filter(user_id=user_id).values_list("board_id", flat=True)]
+
+
+BOARD = register(StreamKind("board", held_by=_held_by))

@@ -1,0 +1,114 @@
+"""The Django admin changes access through the actions, so live sockets follow at once.
+
+An administrator logs in to the admin over HTTP (cookies, CSRF, the forms as
+the pages hold them) on server 0; the member's sockets are on server 0 and
+server 1 (services: two processes sharing Redis; embedded: both on the one
+server). Deleting a membership or a room, or unticking "Active", reaches every
+one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from colloquy_client import ColloquyError
+from tests.stack import AdminBrowser, Recorder, Stack, Users, make_staff, open_client, until
+
+DEACTIVATED = 4003
+
+
+@pytest.fixture(scope="module")
+def users(stack: Stack) -> Users:
+    return Users(stack, employees=8)
+
+
+def admin(stack: Stack) -> tuple[AdminBrowser, dict[str, Any]]:
+    """A logged-in admin browser, and the administrator's public fields."""
+    name, password = make_staff(stack)
+    (uid, display), = stack.sql("SELECT id, display_name FROM core_employee WHERE username = ?",
+                                name)
+    return AdminBrowser(stack, name, password).login(), {
+        "id": uid, "username": name, "name": display or name}
+
+
+async def member_sockets(stack: Stack, username: str) -> list[Recorder]:
+    """Two settled sockets of `username`: server 0 and server 1."""
+    return [await open_client(stack, username, server=i, settled=True) for i in (0, 1)]
+
+
+async def removed_frames(sock: Recorder, room: int) -> list[dict[str, Any]]:
+    stream = f"user:{sock.user['id']}"
+    await until(lambda: any(f.get("type") == "room.removed" for f in sock.frames),
+                "room.removed on the member's socket")
+    return [f for f in sock.stream_events() if f["stream"] == stream]
+
+
+async def forbidden_send(sock: Recorder, room: int) -> str:
+    try:
+        await sock.request("message.send", room=room, body="still here?", client_id="late")
+    except ColloquyError as exc:
+        return exc.code
+    return "sent"
+
+
+async def test_deleting_a_membership_in_the_admin_cuts_the_member_off_on_every_socket(
+        stack: Stack, users: Users) -> None:
+    owner, member = users.take(), users.take()
+    creator = await open_client(stack, owner)
+    rid = (await creator.request("rooms.create", name="Audit", members=[member]))["room"]["id"]
+    sockets = await member_sockets(stack, member)
+    heads = [s.head(f"user:{s.user['id']}") for s in sockets]
+    browser, by = await asyncio.to_thread(admin, stack)
+    (membership,), = stack.sql("SELECT m.id FROM rooms_membership m JOIN core_employee e"
+                               " ON e.id = m.user_id WHERE m.room_id = ? AND e.username = ?",
+                               rid, member)
+    await asyncio.to_thread(browser.submit, f"/admin/rooms/membership/{membership}/delete/",
+                            {"post": "yes"})
+
+    stream = f"user:{sockets[0].user['id']}"
+    for sock, head in zip(sockets, heads, strict=True):
+        assert await removed_frames(sock, rid) == [
+            {"op": "event", "stream": stream, "seq": head + 1, "type": "room.removed",
+             "data": {"room": {"id": rid}}}]
+        assert await forbidden_send(sock, rid) == "forbidden"
+    left = await creator.events_of("member.left", 1, stream=f"room:{rid}")
+    assert [e["data"] for e in left] == [{"room": rid, "user": sockets[0].user, "by": by}]
+    await asyncio.gather(creator.close(), *(s.close() for s in sockets))
+
+
+async def test_deleting_a_room_in_the_admin_removes_it_from_every_member(
+        stack: Stack, users: Users) -> None:
+    owner, member = users.take(), users.take()
+    creator = await open_client(stack, owner, settled=True)
+    rid = (await creator.request("rooms.create", name="Closed", members=[member]))["room"]["id"]
+    sockets = await member_sockets(stack, member)
+    browser, by = await asyncio.to_thread(admin, stack)
+    await asyncio.to_thread(browser.submit, f"/admin/rooms/room/{rid}/delete/", {"post": "yes"})
+
+    deleted = await creator.events_of("room.deleted", 1, stream=f"room:{rid}")
+    assert [e["data"] for e in deleted] == [{"room": rid, "by": by}]
+    for sock in [creator, *sockets]:
+        frames = await removed_frames(sock, rid)
+        assert [f["data"] for f in frames if f["type"] == "room.removed"] == [
+            {"room": {"id": rid}}]
+        assert await forbidden_send(sock, rid) == "forbidden"
+    assert stack.sql("SELECT count(*) FROM rooms_membership WHERE room_id = ?", rid) == [(0,)]
+    await asyncio.gather(*(s.close() for s in [creator, *sockets]))
+
+
+async def test_unticking_active_in_the_admin_closes_every_socket_with_4003(
+        stack: Stack, users: Users) -> None:
+    leaver = users.take()
+    sockets = await member_sockets(stack, leaver)
+    browser, _ = await asyncio.to_thread(admin, stack)
+    uid = sockets[0].user["id"]
+    await asyncio.to_thread(browser.submit, f"/admin/core/employee/{uid}/change/",
+                            {"is_active": None, "_save": "Save"})
+
+    codes = await asyncio.gather(*(s.wait_closed(10) for s in sockets))
+    assert codes == [DEACTIVATED, DEACTIVATED]
+    assert stack.sql("SELECT is_active FROM core_employee WHERE id = ?", uid) in (
+        [(False,)], [(0,)])
