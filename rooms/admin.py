@@ -55,6 +55,12 @@ class RoomAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "name", "kind", "created_at", "deleted_at")
     inlines = (MembershipInline,)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        # delete_room takes every member out and keeps the row and its messages, so
+        # the confirmation lists the rooms alone (and needs no right to delete messages).
+        rooms = list(objs)
+        return [str(r) for r in rooms], {Room._meta.verbose_name_plural: len(rooms)}, set(), []
+
     def delete_model(self, request: HttpRequest, obj: Room) -> None:
         _after_commit(actions.delete_room, request, room_id=obj.pk)
 

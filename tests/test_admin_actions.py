@@ -84,6 +84,7 @@ async def test_deleting_a_room_in_the_admin_removes_it_from_every_member(
     owner, member = users.take(), users.take()
     creator = await open_client(stack, owner, settled=True)
     rid = (await creator.request("rooms.create", name="Closed", members=[member]))["room"]["id"]
+    await creator.request("message.send", room=rid, body="kept on record", client_id="k")
     sockets = await member_sockets(stack, member)
     browser, by = await asyncio.to_thread(admin, stack)
     await asyncio.to_thread(browser.submit, f"/admin/rooms/room/{rid}/delete/", {"post": "yes"})
@@ -96,6 +97,8 @@ async def test_deleting_a_room_in_the_admin_removes_it_from_every_member(
             {"room": {"id": rid}}]
         assert await forbidden_send(sock, rid) == "forbidden"
     assert stack.sql("SELECT count(*) FROM rooms_membership WHERE room_id = ?", rid) == [(0,)]
+    await asyncio.to_thread(stack.wait_sql, "SELECT body FROM rooms_message WHERE room_id = ?",
+                            rid, expect=[("kept on record",)])
     await asyncio.gather(*(s.close() for s in [creator, *sockets]))
 
 
