@@ -21,7 +21,7 @@ import redis.asyncio as aredis
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
-from realtime.journal import Appended, frame_parts
+from realtime.journal import Appended, PendingEntry, frame_parts
 
 # KEYS: seq, window, journal, epoch[, dedupe]   ARGV: head, tail, stream, meta, ttl, channel
 APPEND_LUA = """
@@ -222,3 +222,50 @@ class RedisJournal:
             return 0, 0.0
         ms = int(first[0][0].split(b"-")[0])
         return count, max(0.0, time.time() - ms / 1000)
+
+
+# --- window trimming (called by the persister after each acknowledged batch) ---
+
+
+def trim_windows(client: Any, entries: list[PendingEntry], oldest: str | None) -> None:
+    """Trim the replay windows of the streams of a committed batch.
+
+    `client` is a sync redis.Redis; `oldest` the id of the oldest entry left in
+    P:journal after the batch's XDEL (None: it is empty). The journal keeps every
+    entry not yet committed, by any persister, in append order, which within a
+    stream is seq order. So an entry older than the oldest one left is committed,
+    and so is every earlier seq of its stream: only those may leave a window.
+    (Another persister may still hold a newer seq of the same stream than ours,
+    or an older one.) A stream whose trim has to wait for an older entry is noted
+    in P:trimlater as "<seq>|<journal id>" and trimmed after a later batch.
+    """
+    horizon = _id_key(oldest) if oldest is not None else None
+    later_key = key("trimlater")
+    waiting = [
+        PendingEntry(jid, stream.decode(), int(seq), "")
+        for stream, value in client.hgetall(later_key).items()
+        for seq, _, jid in [value.decode().partition("|")]
+    ]
+    floors: dict[str, int] = {}
+    deferred: dict[str, PendingEntry] = {}
+    for e in [*waiting, *entries]:
+        if horizon is None or _id_key(e.entry_id) < horizon:
+            floors[e.stream] = max(floors.get(e.stream, 0), e.seq)
+        elif e.seq > getattr(deferred.get(e.stream), "seq", 0):
+            deferred[e.stream] = e
+    pipe = client.pipeline(transaction=False)
+    for stream, committed in floors.items():
+        floor = committed - settings.JOURNAL_WINDOW
+        if floor > 0:
+            pipe.xtrim(key("win", stream), minid=f"{floor + 1}-0", approximate=True)
+    done = [w.stream for w in waiting if w.stream not in deferred]
+    if done:
+        pipe.hdel(later_key, *done)
+    for stream, e in deferred.items():
+        pipe.hset(later_key, stream, f"{e.seq}|{e.entry_id}")
+    pipe.execute()
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, n = entry_id.partition("-")
+    return int(ms), int(n or 0)

@@ -1,18 +1,28 @@
 """Moves journal entries into the database in batches; acknowledges after commit.
 
-Each batch is decoded once and handed to every writer module in WRITERS; each
-declares one `Table` (a model, its columns, and the rows a batch yields). All
-tables of a batch are written in one transaction, and entries are acknowledged
-only after the commit. A batch written twice (retried after a crash, or claimed
-from a stalled persister) stores nothing twice: rows already there are skipped
-on the tables' unique keys.
+Each batch is decoded once and handed to every table apps registered (from
+their AppConfig.ready, `register_table`). All tables of a batch are written in
+one transaction, and entries are acknowledged only after the commit. A batch
+may be written twice (retried after a crash, claimed from a stalled persister)
+and, with several persisters, after a later batch: nothing may depend on it
+being the first or the last.
 
-On Postgres the rows skip the ORM. They are streamed with COPY straight into
-each table, inside a savepoint; if any row of the batch is stored already, the
-savepoint is rolled back and they are COPYed into staging tables instead (one
-per table and connection, emptied at every commit) and moved with one
-INSERT … SELECT … ON CONFLICT DO NOTHING per table. Elsewhere (SQLite has no
-COPY) each table gets one bulk_create(ignore_conflicts=True).
+Two kinds of table:
+
+- `Table`, append-only rows (stream events, messages): inserted, and rows
+  already there are skipped on the table's unique keys. On Postgres the rows
+  skip the ORM: COPY straight into the table inside a savepoint; if any row is
+  stored already, COPY into a staging table (one per table and connection,
+  emptied at every commit) and one INSERT … SELECT … ON CONFLICT DO NOTHING.
+  Elsewhere (SQLite has no COPY) one bulk_create(ignore_conflicts=True).
+- `KeyedTable`, rows that change (edits, deletions of content written
+  journal-first): each event yields an `Upsert` or a `Delete` of one key. The
+  rule that makes them idempotent in any order: an event carries the whole row,
+  and every event of one key is on one stream, so its seq is the row's
+  `version` and the newest version wins. An upsert or delete only lands where
+  the stored version is older; a delete leaves a tombstone (`deleted`, the
+  values nulled) so that an older upsert delivered later changes nothing.
+  Within a batch only the newest change of each key is written.
 
 Services: `manage.py persister` (any number of processes) reads the Redis
 Stream P:journal through the consumer group "persisters"; entries a dead
@@ -23,7 +33,6 @@ Embedded: a thread in the server process reads the SQLite journal.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -52,7 +61,14 @@ from realtime.journal import PendingEntry
 
 log = logging.getLogger(__name__)
 
-WRITERS = ["realtime.writer", "rooms.writer"]
+# The tables apps registered, in registration order (= the order of writing).
+TABLES: list[Table | KeyedTable] = []
+
+
+def register_table(table: Table | KeyedTable) -> None:
+    """Add a table the persister writes (from an AppConfig.ready); twice is a no-op."""
+    if table not in TABLES:
+        TABLES.append(table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +128,94 @@ class _CopySql:
     insert: str  # staging → table, skipping rows that are there already
 
 
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Write the row of `key` with `values` (KeyedTable.fields, in order)."""
+
+    key: tuple[Any, ...]
+    values: tuple[Any, ...]
+    version: int  # the seq of the event
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Leave a tombstone for the row of `key`."""
+
+    key: tuple[Any, ...]
+    version: int
+
+
+@dataclass(frozen=True)
+class KeyedTable:
+    """A table of rows that change: `changes` yields, for a batch, an Upsert or a
+    Delete per event. The model has `version` (BigIntegerField) and `deleted`
+    (BooleanField) columns, a unique constraint on `key`, and nullable `fields`
+    (a tombstone of a row never stored has no values)."""
+
+    model: type[models.Model]
+    key: tuple[str, ...]  # attnames of a unique constraint
+    fields: tuple[str, ...]  # the attnames an Upsert's values fill, in order
+    changes: Callable[[list[Event]], Iterable[Upsert | Delete]]
+
+    @cached_property
+    def sql(self) -> tuple[str, str]:
+        """(upsert, delete): one INSERT … ON CONFLICT … DO UPDATE … WHERE each, the
+        same text on Postgres and SQLite (3.24 and later)."""
+        meta, q = self.model._meta, connection.ops.quote_name
+        col = {name: q(meta.get_field(name).column) for name in (*self.key, *self.fields)}
+        table, keys = q(meta.db_table), ", ".join(col[k] for k in self.key)
+        version, deleted = q(meta.get_field("version").column), q(
+            meta.get_field("deleted").column)
+        listed = [*(col[k] for k in self.key), *(col[f] for f in self.fields), version, deleted]
+        guard = f"WHERE {table}.{version} < excluded.{version}"
+        upsert = (f"INSERT INTO {table} ({', '.join(listed)}) VALUES"
+                  f" ({', '.join(['%s'] * len(listed))}) ON CONFLICT ({keys}) DO UPDATE SET "
+                  + ", ".join(f"{c} = excluded.{c}" for c in listed[len(self.key):])
+                  + f" {guard}")
+        tombstone = [*(col[k] for k in self.key), version, deleted]
+        delete = (f"INSERT INTO {table} ({', '.join(tombstone)}) VALUES"
+                  f" ({', '.join(['%s'] * len(tombstone))}) ON CONFLICT ({keys}) DO UPDATE SET "
+                  + ", ".join([*(f"{col[f]} = NULL" for f in self.fields),
+                               f"{version} = excluded.{version}",
+                               f"{deleted} = excluded.{deleted}"])
+                  + f" {guard}")
+        return upsert, delete
+
+    def newest(self, events: list[Event]) -> list[Upsert | Delete]:
+        """The newest change of each key in the batch (ON CONFLICT DO UPDATE may
+        touch a row only once per statement, and older ones would lose anyway)."""
+        latest: dict[tuple[Any, ...], Upsert | Delete] = {}
+        for change in self.changes(events):
+            known = latest.get(change.key)
+            if known is None or known.version < change.version:
+                latest[change.key] = change
+        return list(latest.values())
+
+    def write(self, events: list[Event]) -> None:
+        changes = self.newest(events)
+        if not changes:
+            return
+        upsert, delete = self.sql
+        upserts = [(*c.key, *c.values, c.version, False) for c in changes
+                   if isinstance(c, Upsert)]
+        deletes = [(*c.key, c.version, True) for c in changes if isinstance(c, Delete)]
+        with connection.cursor() as cursor:
+            if upserts:
+                cursor.executemany(upsert, upserts)
+            if deletes:
+                cursor.executemany(delete, deletes)
+
+
 # A batch read from Redis: its stream ids, its entries, their decoded events.
 _Batch = tuple[list[bytes], list[PendingEntry], list[Event]]
 
 
-def _tables() -> list[Table]:
-    return [importlib.import_module(name).TABLE for name in WRITERS]
+def _inserted() -> list[Table]:
+    return [t for t in TABLES if isinstance(t, Table)]
+
+
+def _keyed() -> list[KeyedTable]:
+    return [t for t in TABLES if isinstance(t, KeyedTable)]
 
 
 def decode(entries: list[PendingEntry]) -> list[Event]:
@@ -138,12 +236,14 @@ def write_batch(events: list[Event]) -> None:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _copy_tables(events)
-            return
-        for table in _tables():
-            objects = [table.model(**dict(zip(table.fields, row, strict=True)))
-                       for row in table.rows(events)]
-            if objects:
-                table.model.objects.bulk_create(objects, ignore_conflicts=True)
+        else:
+            for table in _inserted():
+                objects = [table.model(**dict(zip(table.fields, row, strict=True)))
+                           for row in table.rows(events)]
+                if objects:
+                    table.model.objects.bulk_create(objects, ignore_conflicts=True)
+        for keyed in _keyed():
+            keyed.write(events)
 
 
 def _copy_tables(events: list[Event]) -> None:
@@ -154,7 +254,7 @@ def _copy_tables(events: list[Event]) -> None:
     one INSERT … SELECT … ON CONFLICT DO NOTHING each."""
     now = timezone.now()
     batch = []
-    for table in _tables():
+    for table in _inserted():
         stamp = (now,) * table.stamped
         batch.append((table, [row + stamp for row in table.rows(events)] if stamp
                       else list(table.rows(events))))
@@ -259,7 +359,6 @@ class RedisPersister:
         self.stream = key("journal")
         self.group = GROUP
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.key = key
         self.last_claim = 0.0
 
     def ensure_group(self) -> None:
@@ -351,44 +450,11 @@ class RedisPersister:
             self.ensure_group()
 
     def _ack(self, ids: list[bytes], entries: list[PendingEntry]) -> None:
+        from realtime.journal_redis import trim_windows
+
         pipe = self.redis.pipeline(transaction=False)
         pipe.xack(self.stream, self.group, *ids)
         pipe.xdel(self.stream, *ids)
         pipe.xrange(self.stream, count=1)
         oldest = pipe.execute()[2]
-        # The journal keeps every entry not yet committed, by any persister, in
-        # append order, which within a stream is seq order. So an entry older than
-        # the oldest one left is committed, and so is every earlier seq of its
-        # stream: only those may leave a window. (Another persister may still hold
-        # a newer seq of the same stream than ours, or an older one.)
-        horizon = _id_key(oldest[0][0].decode()) if oldest else None
-        # Streams whose trim had to wait for an older entry: "<seq>|<journal id>".
-        later_key = self.key("trimlater")
-        waiting = [
-            PendingEntry(jid, stream.decode(), int(seq), "")
-            for stream, value in self.redis.hgetall(later_key).items()
-            for seq, _, jid in [value.decode().partition("|")]
-        ]
-        floors: dict[str, int] = {}
-        deferred: dict[str, PendingEntry] = {}
-        for e in [*waiting, *entries]:
-            if horizon is None or _id_key(e.entry_id) < horizon:
-                floors[e.stream] = max(floors.get(e.stream, 0), e.seq)
-            elif e.seq > getattr(deferred.get(e.stream), "seq", 0):
-                deferred[e.stream] = e
-        pipe = self.redis.pipeline(transaction=False)
-        for stream, committed in floors.items():
-            floor = committed - settings.JOURNAL_WINDOW
-            if floor > 0:
-                pipe.xtrim(self.key("win", stream), minid=f"{floor + 1}-0", approximate=True)
-        done = [w.stream for w in waiting if w.stream not in deferred]
-        if done:
-            pipe.hdel(later_key, *done)
-        for stream, e in deferred.items():
-            pipe.hset(later_key, stream, f"{e.seq}|{e.entry_id}")
-        pipe.execute()
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, n = entry_id.partition("-")
-    return int(ms), int(n or 0)
+        trim_windows(self.redis, entries, oldest[0][0].decode() if oldest else None)

@@ -5,4 +5,7 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self) -> None:
-        from rooms import access, events  # noqa: F401  (they register themselves)
+        from realtime.persister import register_table
+        from rooms import access, events, writer  # noqa: F401  (they register themselves)
+
+        register_table(writer.TABLE)

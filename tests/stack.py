@@ -30,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -470,6 +470,29 @@ async def make_room(stack: Stack, owner: str, members: list[str], codec: str = "
     reply = await client.request("rooms.create", name="Launch", members=members)
     return client, reply["room"]
 
+
+
+# --- state convergence -----------------------------------------------------------
+
+State = dict[str, Any]
+
+
+async def assert_converges(old: State, events: list[dict[str, Any]],
+                           apply: Callable[[State, dict[str, Any]], State],
+                           fetch: Callable[[], Awaitable[State]], timeout: float = 20.0) -> State:
+    """`old`, a state a client fetched, with the event frames it received since
+    applied in order, equals the state fetched afresh. Fetches again while they
+    differ (the persister may still be writing), up to `timeout`; returns it."""
+    expected = old
+    for event in events:
+        expected = apply(expected, event)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        fresh = await fetch()
+        if fresh == expected or asyncio.get_running_loop().time() > deadline:
+            assert fresh == expected, "events applied to the old state differ from a fresh one"
+            return fresh
+        await asyncio.sleep(0.05)
 
 # --- the Django admin, over HTTP ------------------------------------------------
 

@@ -8,4 +8,7 @@ class BoardsConfig(AppConfig):
     label = "boards"
 
     def ready(self) -> None:
-        from tests.boards import access, events, ops  # noqa: F401  (they register)
+        from realtime.persister import register_table
+        from tests.boards import access, events, ops, writer  # noqa: F401  (they register)
+
+        register_table(writer.TABLE)
