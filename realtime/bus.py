@@ -40,11 +40,13 @@ class LocalBus:
         task = asyncio.get_running_loop().create_task(self._poll_control())
         self._tasks.add(task)
 
-    def publish_local(self, stream: str, frame: str) -> None:
-        self.hub.deliver(stream, frame)
+    def publish_local(self, stream: str, seq: int, frame: str) -> None:
+        """A durable frame, committed by the local journal."""
+        self.hub.deliver(stream, seq, frame)
 
     async def publish(self, stream: str, frame: str) -> None:
-        self.hub.deliver(stream, frame)
+        """An ephemeral frame (no seq)."""
+        self.hub.deliver(stream, None, frame)
 
     async def publish_presence(self, message: dict[str, Any]) -> None:
         self.hub.presence(message)
@@ -99,7 +101,9 @@ class RedisBus:
         self._tasks.add(task)
 
     async def publish(self, stream: str, frame: str) -> None:
-        await self.publisher.publish(event_channel(stream), frame)
+        # The envelope with an empty seq: ephemeral. (Durable frames are published
+        # by the journal's append script, "<seq>\n<frame>".)
+        await self.publisher.publish(event_channel(stream), "\n" + frame)
 
     async def publish_presence(self, message: dict[str, Any]) -> None:
         await self.publisher.publish(self.presence_channel, json.dumps(message))
@@ -172,6 +176,7 @@ class RedisBus:
                 self.hub.presence(json.loads(msg["data"]))
                 continue
             try:
-                self.hub.deliver(channel[prefix:].decode(), msg["data"].decode())
+                seq, _, frame = msg["data"].decode().partition("\n")
+                self.hub.deliver(channel[prefix:].decode(), int(seq) if seq else None, frame)
             except Exception:  # one bad frame must not stop fan-out for everyone
                 log.exception("fan-out failed for a frame on %s", channel[:prefix + 40])

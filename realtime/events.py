@@ -90,19 +90,6 @@ class Socket(Protocol):
     def resync(self) -> None: ...
 
 
-_HEAD = len('{"op":"event","stream":')
-
-
-def _seq_of(stream: str, frame: str) -> int | None:
-    # Durable frames are {"op":"event","stream":"…","seq":N,…} (journal.frame_parts);
-    # ephemeral ones carry no seq right after the stream.
-    start = _HEAD + len(stream) + 2
-    if not frame.startswith(',"seq":', start):
-        return None
-    start += 7
-    return int(frame[start:frame.index(",", start)])
-
-
 class _Frame:
     """One event frame, in each codec it is needed in (msgpack built on demand)."""
 
@@ -245,12 +232,12 @@ class Hub:
 
     # --- delivery -------------------------------------------------------------
 
-    def deliver(self, stream: str, frame: str) -> None:
-        """Called by the bus for every frame published on a stream we hold."""
+    def deliver(self, stream: str, seq: int | None, frame: str) -> None:
+        """Called by the bus for every frame published on a stream we hold; `seq`
+        comes in the bus's envelope (None: ephemeral)."""
         socks = self.streams.get(stream)
         if not socks:
             return
-        seq = _seq_of(stream, frame)
         targets = self._targets.get(stream)
         if targets is None:
             targets = self._targets[stream] = tuple(socks)

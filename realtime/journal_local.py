@@ -58,7 +58,7 @@ class _Append:
 
 
 class LocalJournal:
-    def __init__(self, path: Path, publish: Callable[[str, str], None],
+    def __init__(self, path: Path, publish: Callable[[str, int, str], None],
                  dedupe_ttl: float) -> None:
         self.path = path
         self.publish = publish
@@ -106,7 +106,7 @@ class LocalJournal:
                 continue
             appended, frame = results[i]
             if frame is not None:
-                self.publish(appended.stream, frame)
+                self.publish(appended.stream, appended.seq, frame)
             if not job.future.done():
                 job.future.set_result(appended)
 

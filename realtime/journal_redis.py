@@ -6,7 +6,8 @@ Keys (P is settings.REDIS_PREFIX):
                    only by the persister, only below what it has committed
   P:journal        Redis Stream every append goes to; consumer group "persisters"
   P:cid:<author>:<client_id>   "<seq>|<meta json>" for idempotent retries
-  channel P:ev:<stream>        the published frame (fan-out)
+  channel P:ev:<stream>        "<seq>\n<frame>" (fan-out; the bus's envelope,
+                               realtime.bus: an ephemeral frame has no seq)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ redis.call('XADD', KEYS[3], '*', 's', ARGV[3], 'q', seq, 'f', frame)
 if KEYS[5] then
   redis.call('SET', KEYS[5], seq .. '|' .. ARGV[4], 'EX', ARGV[5])
 end
-redis.call('PUBLISH', ARGV[6], frame)
+redis.call('PUBLISH', ARGV[6], seq .. '\\n' .. frame)
 return {1, tostring(seq)}
 """
 
