@@ -56,6 +56,23 @@ async def send_event(
     return await rt.journal.append(stream, event.name, data, meta or {}, idem)
 
 
+async def send_views(stream: str, event: DurableEvent, data: dict[str, Any], *,
+                     restricted: str, detail: DurableEvent,
+                     detail_data: dict[str, Any]) -> tuple[Appended, Appended]:
+    """One event seen two ways: `data` on `stream` for every reader, and the fields
+    only some may see on `restricted`, a companion stream of a kind whose read
+    rule admits just them (moderators of a round table, say). The detail carries
+    `of`, the seq of the public event, so its readers join the two views. Each is
+    an ordinary durable event on its own stream: history, resume and live
+    delivery give each reader exactly the views they may read, with no rule per
+    reader at fan-out. The public event goes first; if the process dies between
+    the two appends, the public view stands alone (the detail is lost, never
+    shown to the wrong reader)."""
+    shown = await send_event(stream, event, data)
+    hidden = await send_event(restricted, detail, {**detail_data, "of": shown.seq})
+    return shown, hidden
+
+
 async def send_presence(event: EphemeralEvent, data: dict[str, Any], *, user: int,
                         rooms: list[int]) -> None:
     """Tell everyone who follows `user`'s presence: sockets sharing one of `rooms`

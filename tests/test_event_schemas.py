@@ -46,6 +46,7 @@ async def tour(stack: Stack) -> list[dict[str, Any]]:
     await ben.request("rooms.leave", room=room)
     board = (await ana.request("boards.create", name="Tour"))["board"]
     await ana.request("boards.set", board=board, slot="a", text="one")
+    await ana.request("boards.set", board=board, slot="b", text="who?", anonymous=True)
     await ana.request("boards.clear", board=board, slot="a")
     history = [*(await ana.request("history", stream=f"room:{room}", after=0))["events"],
                *(await ana.request("history", stream=f"board:{board}", after=0))["events"]]

@@ -22,7 +22,8 @@ def users(stack: Stack) -> Users:
     return Users(stack, employees=14, guests=1)
 
 
-def card(board: int, seq: int, slot: str, text: str, by: dict[str, Any]) -> dict[str, Any]:
+def card(board: int, seq: int, slot: str, text: str, by: dict[str, Any] | None
+         ) -> dict[str, Any]:
     return {"op": "event", "stream": f"board:{board}", "seq": seq, "type": "board.card.set",
             "data": {"board": board, "slot": slot, "text": text, "by": by}}
 
@@ -161,3 +162,52 @@ async def test_leaving_a_board_stops_it_on_every_socket_of_the_leaver(
     await asyncio.gather(member.request("ping"), other_tab.request("ping"))
     assert [f for f in on(member, stream) + on(other_tab, stream) if f["seq"] > 3] == []
     await asyncio.gather(owner.close(), member.close(), other_tab.close())
+
+
+# --- per-reader views: a public event and a restricted companion -----------------
+
+
+def author_frame(board: int, seq: int, slot: str, by: dict[str, Any], of: int
+                 ) -> dict[str, Any]:
+    return {"op": "event", "stream": f"boardmod:{board}", "seq": seq,
+            "type": "board.card.author", "data": {"board": board, "slot": slot, "by": by,
+                                                  "of": of}}
+
+
+async def test_an_anonymous_card_names_its_author_to_the_moderator_alone(
+        stack: Stack, users: Users) -> None:
+    owner, member, board = await board_of_two(stack, users)  # owner moderates
+    colleague = await open_client(stack, users.take(), settled=True)
+    await colleague.request("boards.join", board=board)
+    reply = await member.request("boards.set", board=board, slot="worry", text="the deadline",
+                                 anonymous=True)
+    assert reply["seq"] == 4
+    public = card(board, 4, "worry", "the deadline", None)
+    mod = f"boardmod:{board}"
+    await until(lambda: on(owner, mod), "the author on the moderator's companion stream")
+    assert on(owner, mod) == [author_frame(board, 1, "worry", member.user, 4)]
+    await until(lambda: public in on(colleague, f"board:{board}"), "the card on the colleague")
+    assert public in on(owner, f"board:{board}")
+    await asyncio.gather(member.request("ping"), colleague.request("ping"))
+    assert on(member, mod) == on(colleague, mod) == []
+    assert [await error_code(c, "history", stream=mod) for c in (member, colleague)] == [
+        "forbidden"] * 2
+    await asyncio.gather(owner.close(), member.close(), colleague.close())
+
+
+async def test_resume_replays_both_views_of_an_anonymous_card_to_the_moderator(
+        stack: Stack, users: Users) -> None:
+    owner, member, board = await board_of_two(stack, users)
+    stream, mod = f"board:{board}", f"boardmod:{board}"
+    await until(lambda: owner.last_seq.get(stream) == 2, "the member's join on the owner")
+    last = {**owner.last_seq, mod: 0}
+    name = owner.user["username"]
+    await owner.close()
+    await member.request("boards.set", board=board, slot="q", text="why?", anonymous=True)
+
+    back = await open_client(stack, name, last_seq=last)
+    ok = await back.request("resume", streams={stream: 2, mod: 0})
+    assert ok["streams"] == {stream: 3, mod: 1}
+    assert on(back, stream) == [card(board, 3, "q", "why?", None)]
+    assert on(back, mod) == [author_frame(board, 1, "q", member.user, 3)]
+    await asyncio.gather(member.close(), back.close())

@@ -12,10 +12,10 @@ from django.db import IntegrityError
 
 from realtime.access import ACCESS_GRANTED, ACCESS_REVOKED, Reader
 from realtime.db import run_db
-from realtime.events import send_event
+from realtime.events import send_event, send_views
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
-from tests.boards.access import BOARD
-from tests.boards.events import BOARD_JOINED, BOARD_LEFT, CARD_CLEARED, CARD_SET
+from tests.boards.access import BOARD, BOARD_MODERATION
+from tests.boards.events import BOARD_JOINED, BOARD_LEFT, CARD_AUTHOR, CARD_CLEARED, CARD_SET
 from tests.boards.models import Board, BoardMember
 
 MAX_SLOT = 64  # slots are short labels; the column is 64 wide
@@ -38,7 +38,7 @@ def _slot(slot: str) -> str:
 
 
 def _create_db(name: str, user_id: int) -> int:
-    board = Board.objects.create(name=name)
+    board = Board.objects.create(name=name, created_by_id=user_id)
     BoardMember.objects.create(board=board, user_id=user_id)
     return board.pk
 
@@ -59,6 +59,8 @@ async def create_board(actor: Reader, *, name: str) -> dict[str, Any]:
         raise bad_request("field 'name' must be 1 to 100 characters")
     board_id = await run_db(_create_db, name, actor.principal.id)
     seq = await _joined(actor, board_id)
+    await send_event(f"user:{actor.principal.id}", ACCESS_GRANTED,
+                     {"stream": BOARD_MODERATION.stream(board_id), "from_seq": 1})
     return {"board": board_id, "seq": seq}
 
 
@@ -95,11 +97,19 @@ async def leave(actor: Reader, *, board_id: int) -> dict[str, Any]:
     return {"board": board_id}
 
 
-async def set_card(actor: Reader, *, board_id: int, slot: str, text: str) -> dict[str, Any]:
+async def set_card(actor: Reader, *, board_id: int, slot: str, text: str,
+                   anonymous: bool = False) -> dict[str, Any]:
     require_member(actor, board_id)
-    event = await send_event(BOARD.stream(board_id), CARD_SET, {
-        "board": board_id, "slot": _slot(slot), "text": text, "by": actor.principal.public()})
-    return {"board": board_id, "seq": event.seq}
+    me = actor.principal.public()
+    card = {"board": board_id, "slot": _slot(slot), "text": text}
+    if not anonymous:
+        event = await send_event(BOARD.stream(board_id), CARD_SET, {**card, "by": me})
+        return {"board": board_id, "seq": event.seq}
+    shown, _ = await send_views(
+        BOARD.stream(board_id), CARD_SET, {**card, "by": None},
+        restricted=BOARD_MODERATION.stream(board_id), detail=CARD_AUTHOR,
+        detail_data={"board": board_id, "slot": card["slot"], "by": me})
+    return {"board": board_id, "seq": shown.seq}
 
 
 async def clear_card(actor: Reader, *, board_id: int, slot: str) -> dict[str, Any]:

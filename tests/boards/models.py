@@ -8,6 +8,9 @@ from django.db import models
 
 class Board(models.Model):
     name = models.CharField(max_length=100)
+    # The board's moderator: reads `boardmod:<id>`, who wrote each anonymous card.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
 
 
 class BoardMember(models.Model):

@@ -9,7 +9,7 @@ from realtime.db import run_db
 from realtime.ops import register_op
 from realtime.protocol import bad_request, field
 from tests.boards import actions, selectors
-from tests.boards.access import BOARD
+from tests.boards.access import BOARD, BOARD_MODERATION
 
 
 def _board(req: dict[str, Any]) -> int:
@@ -22,6 +22,7 @@ def _board(req: dict[str, Any]) -> int:
 async def boards_create(session: Session, req: dict[str, Any]) -> dict[str, Any]:
     reply = await actions.create_board(session, name=field(req, "name", str))
     session.access_granted(BOARD.stream(reply["board"]), reply["seq"])
+    session.access_granted(BOARD_MODERATION.stream(reply["board"]), 1)
     return reply
 
 
@@ -40,8 +41,10 @@ async def boards_leave(session: Session, req: dict[str, Any]) -> dict[str, Any]:
 
 
 async def boards_set(session: Session, req: dict[str, Any]) -> dict[str, Any]:
-    return await actions.set_card(session, board_id=_board(req), slot=field(req, "slot", str),
-                                  text=field(req, "text", str))
+    return await actions.set_card(
+        session, board_id=_board(req), slot=field(req, "slot", str),
+        text=field(req, "text", str),
+        anonymous=field(req, "anonymous", bool, required=False, default=False))
 
 
 async def boards_clear(session: Session, req: dict[str, Any]) -> dict[str, Any]:

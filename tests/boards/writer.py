@@ -12,7 +12,8 @@ def changes(events: list[Event]) -> Iterator[Upsert | Delete]:
     for e in events:
         if e.type == "board.card.set":
             d = e.data
-            yield Upsert((d["board"], d["slot"]), (d["text"], d["by"]["id"]), e.entry.seq)
+            author = d["by"]["id"] if d["by"] is not None else None  # null: anonymous
+            yield Upsert((d["board"], d["slot"]), (d["text"], author), e.entry.seq)
         elif e.type == "board.card.cleared":
             yield Delete((e.data["board"], e.data["slot"]), e.entry.seq)
 
