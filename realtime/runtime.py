@@ -112,3 +112,31 @@ async def _sweep_idle(hub: Any) -> None:
             for sock in tuple(socks):
                 if sock.idle_for(now) > 3 * period:
                     sock.close_soon(int(CloseCode.HEARTBEAT_TIMEOUT), "no heartbeat")
+
+
+def use_journal_only() -> Runtime:
+    """This process's runtime for a management command that calls actions: appends
+    go to the shared journal (in the services profile its append script publishes
+    them to every server's bus), and nothing else starts: no hub, no persister, no
+    presence. Embedded, a server running meanwhile does not hear of these events
+    live; its clients read them on their next history or resume. Call it inside
+    the loop the command's actions run on (redis.asyncio binds to it)."""
+    global _runtime
+    from realtime.events import Hub
+
+    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
+              merge_frames=settings.FANOUT_MERGE_FRAMES)
+    if settings.PROFILE == "services":
+        import redis.asyncio as aredis
+
+        from realtime.journal_redis import RedisJournal
+
+        client = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+        _runtime = Runtime(RedisJournal(client), None, hub, redis=client)
+    else:
+        from realtime import control
+        from realtime.journal_local import LocalJournal
+
+        _runtime = Runtime(LocalJournal(control.journal_path(), lambda *_: None,
+                                        settings.DEDUPE_TTL_SECONDS), None, hub)
+    return _runtime
