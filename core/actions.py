@@ -37,17 +37,19 @@ def issue_token(user: Employee, label: str = "") -> str:
     return secret
 
 
-def issue_ticket(user: Employee) -> str:
+def issue_ticket(user: Employee, token_id: int | None = None) -> str:
+    """A one-time socket credential; `token_id`: the bearer token it is minted with."""
     secret = secrets.token_urlsafe(32)
     Ticket.objects.filter(expires_at__lt=timezone.now()).delete()
     Ticket.objects.create(
-        user=user, digest=digest(secret),
+        user=user, token_id=token_id, digest=digest(secret),
         expires_at=timezone.now() + timedelta(seconds=settings.TICKET_TTL_SECONDS),
     )
     return secret
 
 
 def revoke_tokens(user: Employee) -> int:
+    Ticket.objects.filter(user=user, token__isnull=False).delete()
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -57,9 +59,11 @@ def revoke_token(token: ApiToken) -> None:
     """Revoke one token and close, on every process, the sockets opened with it."""
     from realtime.events import announce
 
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        Ticket.objects.filter(token=token).delete()
     # After the commit (at once outside a transaction): a process told earlier
     # could still read the token as valid.
     transaction.on_commit(lambda: announce(

@@ -54,6 +54,10 @@ class Ticket(models.Model):
     """A one-time socket credential, valid for settings.TICKET_TTL_SECONDS."""
 
     user = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="tickets")
+    # The bearer token it was minted with (None: minted by a browser session). A
+    # ticket dies with its token, and a socket it opened closes with it.
+    token = models.ForeignKey("ApiToken", null=True, on_delete=models.CASCADE,
+                              related_name="tickets")
     digest = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
 

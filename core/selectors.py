@@ -23,15 +23,18 @@ def user_for_token(secret: str) -> tuple[Employee, int] | None:
     return None
 
 
-def user_for_ticket(secret: str) -> Employee | None:
-    """Consume a ticket: the first caller gets the employee, every later one None."""
-    ticket = Ticket.objects.select_related("user").filter(digest=digest(secret)).first()
+def user_for_ticket(secret: str) -> tuple[Employee, int | None] | None:
+    """Consume a ticket: the first caller gets the employee and the token the ticket
+    was minted with (None for a session's), every later one None."""
+    ticket = Ticket.objects.select_related("user", "token").filter(digest=digest(secret)).first()
     if ticket is None:
         return None
     deleted, _ = Ticket.objects.filter(pk=ticket.pk).delete()
     if deleted != 1 or ticket.expires_at <= timezone.now() or not ticket.user.is_active:
         return None
-    return ticket.user
+    if ticket.token is not None and ticket.token.revoked_at is not None:
+        return None
+    return ticket.user, ticket.token_id
 
 
 def employees_by_username(usernames: list[str]) -> dict[str, Employee]:

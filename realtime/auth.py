@@ -59,8 +59,9 @@ def _authenticate_sync(scope: dict[str, Any]) -> Principal | None:
         return _principal(found[0], "token", found[1]) if found else None
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     if "ticket" in query:
-        user = selectors.user_for_ticket(query["ticket"][0])
-        return _principal(user, "ticket") if user else None
+        found = selectors.user_for_ticket(query["ticket"][0])
+        # The ticket's token goes with the socket: revoking it closes this one too.
+        return _principal(found[0], "ticket", found[1]) if found else None
     origin = headers.get(b"origin", b"").decode("latin1")
     if origin not in settings.ALLOWED_ORIGINS:
         return None

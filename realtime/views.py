@@ -19,12 +19,12 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
-def _bearer_user(request: HttpRequest) -> Any:
+def _bearer(request: HttpRequest) -> tuple[Any, int] | None:
+    """The employee and token id of an `Authorization: Bearer` header."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret:
         return None
-    found = selectors.user_for_token(secret.strip())
-    return found[0] if found else None
+    return selectors.user_for_token(secret.strip())
 
 
 @csrf_exempt
@@ -49,7 +49,8 @@ def issue_token(request: HttpRequest) -> JsonResponse:
 @require_POST
 def issue_ticket(request: HttpRequest) -> JsonResponse:
     """POST (session or bearer) → {"ticket", "expires_in"}: one socket, within 30 s."""
-    user = _bearer_user(request)
+    bearer = _bearer(request)
+    user, token_id = bearer if bearer else (None, None)
     if user is None and request.user.is_authenticated:
         from django.middleware.csrf import CsrfViewMiddleware
 
@@ -59,7 +60,7 @@ def issue_ticket(request: HttpRequest) -> JsonResponse:
         user = request.user
     if user is None or not user.is_active:
         return _error(401, "unauthorized", "log in or send Authorization: Bearer <token>")
-    return JsonResponse({"ticket": actions.issue_ticket(user),
+    return JsonResponse({"ticket": actions.issue_ticket(user, token_id),
                          "expires_in": settings.TICKET_TTL_SECONDS})
 
 

@@ -6,7 +6,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from colloquy_client import Client, ColloquyError
-from tests.stack import Stack
+from tests.stack import Stack, handshake_status
 
 
 async def test_revoked_token_closes_its_sockets_with_4001_on_every_process(stack: Stack) -> None:
@@ -40,3 +40,27 @@ async def test_client_id_reused_in_another_room_is_a_conflict(stack: Stack) -> N
         "message": "client_id 'same' was already used for a message in another room",
     }
     await client.close()
+
+
+def _ticket(stack: Stack, token: str) -> str:
+    status, body = stack.post("/api/auth/ticket", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+    return body["ticket"]
+
+
+async def test_socket_opened_with_a_ticket_closes_when_its_token_is_revoked(
+        stack: Stack) -> None:
+    user = stack.new_user()
+    token = stack.token(user)
+    by_ticket = Client(stack.ws_url(1), ticket=_ticket(stack, token))
+    await by_ticket.connect()
+    stack.manage("revoke_token", token[:10])
+    assert await by_ticket.wait_closed(timeout=2.0) == 4001
+
+
+async def test_ticket_minted_before_its_token_was_revoked_opens_nothing(stack: Stack) -> None:
+    user = stack.new_user()
+    token = stack.token(user)
+    unused = _ticket(stack, token)
+    stack.manage("revoke_token", token[:10])
+    assert await handshake_status(stack.ws_url(0), ticket=unused) == 403

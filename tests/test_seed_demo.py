@@ -8,7 +8,8 @@ from tests.stack import PASSWORD, Stack
 async def test_seeded_rooms_begin_with_room_created_and_seeding_again_adds_nothing(
         stack: Stack) -> None:
     stack.manage("seed_demo", "--password", PASSWORD)
-    stack.manage("seed_demo", "--password", PASSWORD)  # idempotent: the rooms and members exist already
+    # Again: idempotent, the rooms and their members exist already.
+    stack.manage("seed_demo", "--password", PASSWORD)
     alan = await stack.client("alan")
     rooms = {r["name"]: r["id"] for r in (await alan.request("rooms.list"))["rooms"]}
     assert sorted(rooms) == ["Company announcements", "Engineering"]
