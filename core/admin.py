@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from core import actions
+from core.forms import ThrottledAdminAuthenticationForm
 from core.models import ApiToken, Employee, Ticket
+
+# The admin's sign-in is a password form too: the same throttle as every other.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.action(description="Deactivate: close their sockets everywhere and revoke tokens")

@@ -208,6 +208,26 @@ MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)  # at most 200: 
 # Seconds a one-time socket ticket is valid: long enough for a page to open a
 # socket, short enough that a leaked URL is useless.
 TICKET_TTL_SECONDS = _int("COLLOQUY_TICKET_TTL_SECONDS", 30)
+# Log-in throttling (core.throttle), checked before the password is hashed, so
+# guessing neither succeeds nor takes the CPU. Failed log-ins are counted per
+# username and per client address; past the free ones each further failure locks
+# that key for base * 2^k seconds (k = 0, 1, …), up to the maximum.
+# Five: someone who mistypes gets several tries before any wait.
+LOGIN_FREE_FAILURES = _int("COLLOQUY_LOGIN_FREE_FAILURES", 5)
+# Thirty: one office behind one NAT address holds many people who mistype.
+LOGIN_IP_FREE_FAILURES = _int("COLLOQUY_LOGIN_IP_FREE_FAILURES", 30)
+LOGIN_BACKOFF_BASE_SECONDS = _float("COLLOQUY_LOGIN_BACKOFF_BASE_SECONDS", 1.0)
+# Fifteen minutes at most: a guesser who locks a colleague's username out cannot
+# keep them out long (their open sockets and tokens keep working meanwhile).
+LOGIN_BACKOFF_MAX_SECONDS = _float("COLLOQUY_LOGIN_BACKOFF_MAX_SECONDS", 900.0)
+# Failures are forgotten this long after the last one.
+LOGIN_FORGET_SECONDS = _float("COLLOQUY_LOGIN_FORGET_SECONDS", 3600.0)
+# The request header holding the client's address when a reverse proxy you run sets
+# it (e.g. "X-Real-IP"); empty: the peer address. Never trust one nobody sets.
+CLIENT_IP_HEADER = os.environ.get("COLLOQUY_CLIENT_IP_HEADER", "")
+# Longest password accepted for hashing: long enough for any passphrase, short
+# enough that nobody makes the server hash megabytes.
+MAX_PASSWORD_CHARS = _int("COLLOQUY_MAX_PASSWORD_CHARS", 1024)
 # Persister: entries per batch (one COPY per table, one transaction) and how long an entry may
 # sit unacknowledged with a dead persister before another claims it.
 PERSIST_BATCH = _int("COLLOQUY_PERSIST_BATCH", 2000)

@@ -12,7 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from core import actions, selectors
+from core import actions, selectors, throttle
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -27,22 +27,52 @@ def _bearer(request: HttpRequest) -> tuple[Any, int] | None:
     return selectors.user_for_token(secret.strip())
 
 
+USERNAME_MAX_CHARS = 150  # the column's width (AbstractUser.username)
+
+
+def _credentials(raw: bytes) -> tuple[str, str, str] | None:
+    """Username, password and label of a token request; None for anything else,
+    whatever its shape (deep nesting, NUL bytes, numbers, lists, bad UTF-8)."""
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    username, password, label = body.get("username"), body.get("password"), body.get("label")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return None
+    if not 0 < len(username) <= USERNAME_MAX_CHARS or len(password) > settings.MAX_PASSWORD_CHARS:
+        return None
+    if "\x00" in username or "\x00" in password:  # Postgres text cannot hold NUL
+        return None
+    return username, password, label[:100] if isinstance(label, str) else ""
+
+
+def _throttled(seconds: int) -> JsonResponse:
+    response = _error(429, "rate_limited",
+                      f"too many failed log-ins; try again in {seconds} s")
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 @csrf_exempt
 @require_POST
 def issue_token(request: HttpRequest) -> JsonResponse:
     """POST {"username","password"} → {"token"}: a revocable bearer token."""
-    try:
-        body = json.loads(request.body or b"{}")
-        username, password = body["username"], body["password"]
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
+    found = _credentials(request.body)
+    if found is None:
         return _error(400, "bad_request", 'expected JSON {"username": "...", "password": "..."}')
+    username, password, label = found
+    wait = throttle.wait_seconds(request, username)
+    if wait:  # before hashing: a guesser costs one lookup
+        return _throttled(wait)
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
+        throttle.failed(request, username)
         return _error(401, "unauthorized", "unknown username or wrong password")
-    label = body.get("label") if isinstance(body.get("label"), str) else ""
-    return JsonResponse({"token": actions.issue_token(user, label[:100])})
+    throttle.succeeded(request, username)
+    return JsonResponse({"token": actions.issue_token(user, label)})
 
 
 @csrf_exempt  # a bearer token is not ambient authority; the session path checks CSRF below

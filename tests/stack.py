@@ -68,6 +68,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -263,15 +267,22 @@ class Stack:
 
     def post(self, path: str, body: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None, index: int = 0) -> tuple[int, Any]:
+        status, _, answer = self.post_raw(path, json.dumps(body or {}).encode(), headers, index)
+        return status, answer
+
+    def post_raw(self, path: str, data: bytes, headers: dict[str, str] | None = None,
+                 index: int = 0) -> tuple[int, dict[str, str], Any]:
+        """POST `data` as it is: the status, the response headers (lower-cased names)
+        and the JSON answer."""
         req = urllib.request.Request(
-            self.http(index) + path, data=json.dumps(body or {}).encode(), method="POST",
+            self.http(index) + path, data=data, method="POST",
             headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read())
+                return r.status, _lower(r.headers), json.loads(r.read())
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+            return e.code, _lower(e.headers), json.loads(e.read() or b"{}")
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
