@@ -21,16 +21,12 @@ class ThrottledLogin(AuthenticationForm):
         username = (self.cleaned_data.get("username") or "")[:150]
         if len(self.cleaned_data.get("password") or "") > settings.MAX_PASSWORD_CHARS:
             raise self.get_invalid_login_error()
-        self.wait = throttle.wait_seconds(self.request, username)
+        self.wait = throttle.attempt(self.request, username)
         if self.wait:  # before hashing: a guesser costs one lookup
             raise forms.ValidationError(
                 f"Too many failed sign-ins. Try again in {self.wait} seconds.",
                 code="throttled")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            throttle.failed(self.request, username)
-            raise
+        cleaned = super().clean()  # a failure stays counted
         throttle.succeeded(self.request, username)
         return cleaned
 

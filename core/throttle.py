@@ -16,18 +16,26 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-# KEYS[1]: the counter hash; ARGV: now, free, base, max, forget. Returns the lock
-# in seconds (0: none). Atomic, so parallel guessers cannot slip between read and write.
-_FAIL_LUA = """
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local now, free = tonumber(ARGV[1]), tonumber(ARGV[2])
-local lock = 0
-if n > free then
-  lock = math.min(tonumber(ARGV[3]) * 2 ^ (n - free - 1), tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'until', tostring(now + lock))
+# An attempt is counted before its password is hashed, so parallel guessers
+# cannot all pass the check while the first hashes are still running.
+# KEYS: the username's and the address's counters; ARGV: now, base, max, forget,
+# and each key's free failures. Returns the wait in seconds ("0": go ahead, counted).
+_ATTEMPT_LUA = """
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local locked = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
+  if locked > now then return tostring(locked - now) end
 end
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5]) + lock))
-return tostring(lock)
+for i = 1, #KEYS do
+  local n = redis.call('HINCRBY', KEYS[i], 'n', 1)
+  local free, lock = tonumber(ARGV[4 + i]), 0
+  if n > free then
+    lock = math.min(tonumber(ARGV[2]) * 2 ^ (n - free - 1), tonumber(ARGV[3]))
+    redis.call('HSET', KEYS[i], 'until', tostring(now + lock))
+  end
+  redis.call('EXPIRE', KEYS[i], math.ceil(tonumber(ARGV[4]) + lock))
+end
+return '0'
 """
 
 
@@ -43,24 +51,29 @@ class _MemoryCounters:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[int, float, float]] = {}  # n, locked until, forget at
 
-    def locked_until(self, key: str) -> float:
-        with self._lock:
-            entry = self._keys.get(key)
-        return entry[1] if entry and entry[2] > time.time() else 0.0
-
-    def fail(self, key: str, free: int) -> None:
+    def attempt(self, keys: list[tuple[str, int]]) -> float:
         now = time.time()
         with self._lock:
             if len(self._keys) > 100_000:  # bounded: drop the forgotten ones
                 self._keys = {k: v for k, v in self._keys.items() if v[2] > now}
-            n, _, forget = self._keys.get(key, (0, 0.0, 0.0))
-            n = n + 1 if forget > now else 1
-            until = now + _lock_for(n, free) if n > free else 0.0
-            self._keys[key] = (n, until, max(now, until) + settings.LOGIN_FORGET_SECONDS)
+            live = [self._keys[k] if k in self._keys and self._keys[k][2] > now
+                    else (0, 0.0, 0.0) for k, _ in keys]
+            wait = max(until for _, until, _ in live) - now
+            if wait > 0:
+                return wait
+            for (key, free), (n, _, _) in zip(keys, live, strict=True):
+                lock = _lock_for(n + 1, free)
+                self._keys[key] = (n + 1, now + lock if lock else 0.0,
+                                   now + lock + settings.LOGIN_FORGET_SECONDS)
+        return 0.0
 
-    def clear(self, key: str) -> None:
+    def forget(self, key: str, *, all_of_it: bool) -> None:
         with self._lock:
-            self._keys.pop(key, None)
+            if all_of_it:
+                self._keys.pop(key, None)
+            elif key in self._keys:
+                n, until, forget = self._keys[key]
+                self._keys[key] = (max(n - 1, 0), until, forget)
 
 
 class _RedisCounters:
@@ -68,19 +81,20 @@ class _RedisCounters:
         import redis
 
         self._client: Any = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-        self._fail = self._client.register_script(_FAIL_LUA)
+        self._attempt = self._client.register_script(_ATTEMPT_LUA)
 
-    def locked_until(self, key: str) -> float:
-        until = self._client.hget(key, "until")
-        return float(until) if until else 0.0
+    def attempt(self, keys: list[tuple[str, int]]) -> float:
+        return float(self._attempt(
+            keys=[k for k, _ in keys],
+            args=[time.time(), settings.LOGIN_BACKOFF_BASE_SECONDS,
+                  settings.LOGIN_BACKOFF_MAX_SECONDS, settings.LOGIN_FORGET_SECONDS,
+                  *(free for _, free in keys)]))
 
-    def fail(self, key: str, free: int) -> None:
-        self._fail(keys=[key], args=[time.time(), free, settings.LOGIN_BACKOFF_BASE_SECONDS,
-                                     settings.LOGIN_BACKOFF_MAX_SECONDS,
-                                     settings.LOGIN_FORGET_SECONDS])
-
-    def clear(self, key: str) -> None:
-        self._client.delete(key)
+    def forget(self, key: str, *, all_of_it: bool) -> None:
+        if all_of_it:
+            self._client.delete(key)
+        else:
+            self._client.hincrby(key, "n", -1)
 
 
 _counters: _MemoryCounters | _RedisCounters | None = None
@@ -107,19 +121,17 @@ def _keys(request: HttpRequest, username: str) -> list[tuple[str, int]]:
             (f"{prefix}:ip:{client_address(request)}", settings.LOGIN_IP_FREE_FAILURES)]
 
 
-def wait_seconds(request: HttpRequest, username: str) -> int:
-    """Whole seconds before this username may try again from this address (0: now)."""
-    now = time.time()
-    until = max(_store().locked_until(key) for key, _ in _keys(request, username))
-    return math.ceil(until - now) if until > now else 0
-
-
-def failed(request: HttpRequest, username: str) -> None:
-    for key, free in _keys(request, username):
-        _store().fail(key, free)
+def attempt(request: HttpRequest, username: str) -> int:
+    """Count a log-in attempt before its password is hashed: 0 to go ahead, else
+    the whole seconds this username or address must wait (the attempt not counted)."""
+    wait = _store().attempt(_keys(request, username))
+    return math.ceil(wait) if wait > 0 else 0
 
 
 def succeeded(request: HttpRequest, username: str) -> None:
-    """The username's failures are forgotten; the address's are not, or a guesser
-    with one account of their own could reset their count between guesses."""
-    _store().clear(_keys(request, username)[0][0])
+    """The attempt was right: the username's failures are forgotten, and the
+    address's count loses this attempt only (forgetting all of it would let a
+    guesser with one account of their own reset it between guesses)."""
+    user_key, address_key = (key for key, _ in _keys(request, username))
+    _store().forget(user_key, all_of_it=True)
+    _store().forget(address_key, all_of_it=False)

@@ -64,12 +64,11 @@ def issue_token(request: HttpRequest) -> JsonResponse:
     if found is None:
         return _error(400, "bad_request", 'expected JSON {"username": "...", "password": "..."}')
     username, password, label = found
-    wait = throttle.wait_seconds(request, username)
+    wait = throttle.attempt(request, username)
     if wait:  # before hashing: a guesser costs one lookup
         return _throttled(wait)
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        throttle.failed(request, username)
         return _error(401, "unauthorized", "unknown username or wrong password")
     throttle.succeeded(request, username)
     return JsonResponse({"token": actions.issue_token(user, label)})
