@@ -18,7 +18,8 @@ from presence import actions as presence_actions
 from realtime import streams
 from realtime.access import valid_stream
 from realtime.db import run_db
-from realtime.protocol import ErrorCode, ProtocolError, bad_request, field
+from realtime.ids import id_value
+from realtime.protocol import ErrorCode, ProtocolError, bad_request, field, id_field
 from realtime.schema import EVENTS
 from rooms import actions, selectors
 from rooms.access import ROOM
@@ -30,10 +31,7 @@ Handler = Callable[["ColloquySocket", dict[str, Any]], Awaitable[dict[str, Any]]
 
 
 def _room(req: dict[str, Any]) -> int:
-    room = field(req, "room", int)
-    if room <= 0:
-        raise bad_request("field 'room' must be a positive integer")
-    return room
+    return int(id_field(req, "room"))
 
 
 def _usernames(req: dict[str, Any], name: str) -> list[str]:
@@ -163,7 +161,7 @@ async def read(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
 
 def _user_ids(req: dict[str, Any]) -> list[int]:
     users = field(req, "users", list)
-    if not all(isinstance(u, int) and not isinstance(u, bool) and 0 < u < 2**62 for u in users):
+    if not all(id_value(u) is not None for u in users):
         raise bad_request("field 'users' must be a list of user ids (positive integers)")
     return list(dict.fromkeys(users))
 

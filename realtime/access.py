@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from realtime.auth import Principal
+from realtime.ids import parse_stream
 from realtime.schema import define
 
 
@@ -63,7 +64,11 @@ class StreamKind:
         return f"{self.name}:{ident}"
 
     def ident(self, stream: str) -> int:
-        return int(stream.partition(":")[2])
+        """The id of a stream of this kind (already checked by valid_stream)."""
+        parsed = parse_stream(stream)
+        if parsed is None or parsed[0] != self.name:
+            raise ValueError(f"not a {self.name} stream: {stream!r:.80}")
+        return parsed[1]
 
 
 KINDS: dict[str, StreamKind] = {}
@@ -84,10 +89,8 @@ USER = register(StreamKind(
 
 def valid_stream(name: object) -> bool:
     """A well-formed name of a registered kind (says nothing about who may read it)."""
-    if not isinstance(name, str):
-        return False
-    kind, _, ident = name.partition(":")
-    return (kind in KINDS and ident.isdigit() and len(ident) <= 18 and ident[0] != "0")
+    parsed = parse_stream(name)
+    return parsed is not None and parsed[0] in KINDS
 
 
 def can_read(reader: Reader, stream: str) -> bool:

@@ -13,6 +13,8 @@ from typing import Any
 
 import msgpack
 
+from realtime.ids import id_value
+
 SUBPROTOCOL_JSON = "colloquy.v1.json"
 SUBPROTOCOL_MSGPACK = "colloquy.v1.msgpack"
 
@@ -204,6 +206,14 @@ def field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], *,
         )
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
         raise bad_request(f"field '{name}' is out of range")
+    return value
+
+
+def id_field(obj: dict[str, Any], name: str, *, required: bool = True) -> Any:
+    """An id field (realtime.ids): an integer from 1 to 2^53 - 1, else bad_request."""
+    value = field(obj, name, int, required=required)
+    if value is not None and id_value(value) is None:
+        raise bad_request(f"field '{name}' must be a positive integer")
     return value
 
 

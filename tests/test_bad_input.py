@@ -19,7 +19,7 @@ import msgpack
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from colloquy_client import Client
+from colloquy_client import Client, ColloquyError
 from tests.stack import Stack, close_code_within
 
 MAX_FRAME_BYTES = 65536
@@ -417,3 +417,39 @@ async def test_flood_past_flood_strikes_closes_with_4029_and_others_lose_nothing
         assert _is_ping_ok(r) or _is_rate_limited(r), r
     await scene.assert_others_unaffected(bad_open=False)
     await scene.close()
+
+
+# --- identifiers ------------------------------------------------------------------
+
+BAD_STREAM_NAMES = ["room:١٢", "room:²", "room:\uff11", "room:+1", "room:-1", "room:01",
+                    "room: 1", "room:1 ", "room:1\n", "ROOM:1", "room:1:2", "room:", ":1",
+                    "room:9007199254740992", "room:" + "9" * 40, "nosuchkind:1", "room"]
+
+
+def _bad_stream(name: str) -> str:
+    return f"a stream is '<kind>:<id>' ('room:<id>', 'user:<id>', ...), got {name!r:.80}"
+
+
+async def test_every_malformed_stream_name_is_bad_request_in_history_and_resume(
+        stack: Stack) -> None:
+    client = await stack.client(stack.new_user())
+    for name in BAD_STREAM_NAMES:
+        for op, fields in (("history", {"stream": name}), ("resume", {"streams": {name: 0}})):
+            with pytest.raises(ColloquyError) as err:
+                await client.request(op, **fields)
+            frame = {k: v for k, v in err.value.frame.items() if k != "ref"}
+            assert frame == {"op": "error", "code": "bad_request",
+                             "message": _bad_stream(name)}, (op, name)
+    assert (await client.request("ping"))["op"] == "ok"
+    await client.close()
+
+
+@pytest.mark.parametrize("room", [0, -1, 2**53, True, 1.0, "1"])
+async def test_a_room_id_that_is_not_a_positive_integer_is_bad_request(
+        stack: Stack, room: object) -> None:
+    client = await stack.client(stack.new_user())
+    with pytest.raises(ColloquyError) as err:
+        await client.request("rooms.members", room=room)
+    assert err.value.frame["code"] == "bad_request"
+    assert err.value.frame["message"].startswith("field 'room' must be")
+    await client.close()

@@ -7,16 +7,13 @@ from typing import Any
 from realtime.access import Session
 from realtime.db import run_db
 from realtime.ops import register_op
-from realtime.protocol import bad_request, field
+from realtime.protocol import field, id_field
 from tests.boards import actions, selectors
 from tests.boards.access import BOARD, BOARD_MODERATION
 
 
 def _board(req: dict[str, Any]) -> int:
-    board = field(req, "board", int)
-    if board <= 0:
-        raise bad_request("field 'board' must be a positive integer")
-    return board
+    return int(id_field(req, "board"))
 
 
 async def boards_create(session: Session, req: dict[str, Any]) -> dict[str, Any]:
