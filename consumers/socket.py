@@ -29,7 +29,6 @@ import msgpack
 from django.conf import settings
 
 from consumers.flow import Wire, attach
-from consumers.ratelimit import TokenBucket
 from realtime import access, runtime, streams
 from realtime.auth import Principal
 from realtime.db import run_db
@@ -44,6 +43,7 @@ from realtime.protocol import (
     ok,
     parse_request,
 )
+from realtime.ratelimit import TokenBucket
 from realtime.wsframe import Outgoing
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class ColloquySocket:
         self.wire: Wire | None = None
         self.close_code = 1000  # set by close_soon before the writer sends it
         self.bucket = TokenBucket(settings.RATE_PER_SECOND, settings.RATE_BURST)
+        self.quota: Any = None  # realtime.quota.EmployeeQuota, the runtime's
         self.last_heard = time.monotonic()
         self.last_active = self.last_heard  # last request other than ping (presence: away)
         self.presence = "online"
@@ -129,10 +130,26 @@ class ColloquySocket:
             return
         self.binary = self.codec.binary
         rt = await runtime.get()
-        self.granted = await run_db(access.held_by, self.user_id)
+        self.quota = rt.quota
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if self.scope.get("subprotocols"):
             accept["subprotocol"] = self.codec.subprotocol
+        if not await rt.quota.claim(self.user_id, self.connection_id):
+            # Accepted only to say why, with a code the client must not retry blindly.
+            await self.send(accept)
+            await self.send({"type": "websocket.close",
+                             "code": int(CloseCode.TOO_MANY_SOCKETS)})
+            log.info("socket refused: user %s holds %s sockets", self.user_id,
+                     settings.MAX_SOCKETS_PER_EMPLOYEE)
+            return
+        try:
+            await self._open(rt, accept)
+        finally:
+            await rt.quota.release(self.user_id, self.connection_id)
+
+    async def _open(self, rt: runtime.Runtime, accept: dict[str, Any]) -> None:
+        assert self.codec is not None
+        self.granted = await run_db(access.held_by, self.user_id)
         await self.send(accept)
         self.state = State.OPEN
         self.wire = attach(self.send)
@@ -252,7 +269,10 @@ class ColloquySocket:
         first = self.held is not None
         # Every frame takes a token, garbage included, so a flood of junk is a flood.
         allowed = self.bucket.take()
-        if not allowed and self.bucket.strikes >= settings.FLOOD_STRIKES:
+        mine = allowed and self.quota.take(self.user_id)  # all the employee's sockets
+        if allowed and not mine:
+            self.bucket.strikes += 1
+        if not mine and self.bucket.strikes >= settings.FLOOD_STRIKES:
             raise CloseConnection(CloseCode.FLOOD, "kept sending after rate_limited")
         try:
             if not allowed:
@@ -261,6 +281,12 @@ class ColloquySocket:
                     ErrorCode.RATE_LIMITED,
                     f"more than {settings.RATE_PER_SECOND:g} ops per second; slow down",
                 )
+            if not mine:
+                ref = self._ref_of(raw)
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"more than {settings.EMPLOYEE_RATE_PER_SECOND:g} ops per second across"
+                    " your connections; slow down")
             request = self.codec.decode(raw)
             op, ref = parse_request(request)
             from consumers.ops import OPS

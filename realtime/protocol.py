@@ -47,6 +47,7 @@ class CloseCode(enum.IntEnum):
     SLOW_CONSUMER = 4009  # outbound queue overflowed: reconnect, resume
     FRAME_TOO_LARGE = 4013  # a frame over MAX_FRAME_BYTES: fix the client, then reconnect
     FLOOD = 4029  # kept sending after rate_limited: back off, then reconnect
+    TOO_MANY_SOCKETS = 4030  # the employee holds MAX_SOCKETS_PER_EMPLOYEE: close one first
     UNAVAILABLE = 4503  # credentials could not be checked (database down): retry later
 
 

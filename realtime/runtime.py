@@ -22,6 +22,7 @@ class Runtime:
     presence: Any = None  # presence.tracker.PresenceTracker
     typing: Any = None  # presence.store.TypingGate
     redis: Any = None  # redis.asyncio.Redis in the services profile
+    quota: Any = None  # realtime.quota.EmployeeQuota
 
 
 _runtime: Runtime | None = None
@@ -52,6 +53,7 @@ def _build() -> Runtime:
     )
     from presence.tracker import PresenceTracker
     from realtime.events import Hub
+    from realtime.quota import EmployeeQuota
 
     hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
               merge_frames=settings.FANOUT_MERGE_FRAMES)
@@ -77,8 +79,10 @@ def _build() -> Runtime:
         store = RedisPresenceStore(client, settings.REDIS_PREFIX, settings.PRESENCE_TTL_SECONDS)
         tracker = PresenceTracker(store, hub)
         tracker.start()
+        quota = EmployeeQuota(client, settings.REDIS_PREFIX)
+        quota.start()
         return Runtime(journal, bus, hub, tracker,
-                       RedisTypingGate(client, settings.REDIS_PREFIX), client)
+                       RedisTypingGate(client, settings.REDIS_PREFIX), client, quota)
 
     from realtime import control
     from realtime.bus import LocalBus
@@ -92,7 +96,7 @@ def _build() -> Runtime:
     start_embedded_persister(path)
     tracker = PresenceTracker(LocalPresenceStore(), hub)
     tracker.start()
-    return Runtime(journal, bus, hub, tracker, LocalTypingGate())
+    return Runtime(journal, bus, hub, tracker, LocalTypingGate(), quota=EmployeeQuota())
 
 
 def current() -> Runtime | None:

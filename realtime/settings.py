@@ -162,6 +162,17 @@ MAX_BODY_CHARS = _int("COLLOQUY_MAX_BODY_CHARS", 10000)
 # a few ops per second; a client replaying a queue after reconnect needs a burst.
 RATE_PER_SECOND = _float("COLLOQUY_RATE_PER_SECOND", 20.0)
 RATE_BURST = _int("COLLOQUY_RATE_BURST", 60)
+# Ops per second per employee across all their sockets and processes
+# (realtime.quota), besides each socket's own bucket: a few sockets (laptop, phone,
+# tabs) each at full rate is fine, a script spreading a flood over many is not.
+EMPLOYEE_RATE_PER_SECOND = _float("COLLOQUY_EMPLOYEE_RATE_PER_SECOND", 50.0)
+EMPLOYEE_RATE_BURST = _int("COLLOQUY_EMPLOYEE_RATE_BURST", 150)
+# How often each process adds the ops it admitted to the shared per-employee
+# counters (services): the overshoot across processes is at most this long.
+RATE_SYNC_SECONDS = _float("COLLOQUY_RATE_SYNC_SECONDS", 0.25)
+# Sockets one employee may hold open at once, on all processes: laptop, phone,
+# a few tabs and a bot or two; the next is refused with 4030.
+MAX_SOCKETS_PER_EMPLOYEE = _int("COLLOQUY_MAX_SOCKETS_PER_EMPLOYEE", 16)
 # Ops refused for rate in a row before the socket is closed as a flood (4029):
 # a well-behaved client backs off after the first rate_limited error.
 FLOOD_STRIKES = _int("COLLOQUY_FLOOD_STRIKES", 50)
