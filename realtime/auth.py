@@ -11,6 +11,7 @@ Anything else: the handshake is refused (HTTP 403). Secrets are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -97,10 +98,17 @@ def _session_user(headers: dict[bytes, bytes]) -> Principal | None:
     return _principal(user, "session")
 
 
+_handshakes: asyncio.Semaphore | None = None  # HANDSHAKE_CONCURRENCY at once
+
+
 async def authenticate(scope: dict[str, Any]) -> Principal | None:
     from realtime.db import run_db
 
-    return await run_db(_authenticate_sync, scope)
+    global _handshakes
+    if _handshakes is None:
+        _handshakes = asyncio.Semaphore(settings.HANDSHAKE_CONCURRENCY)
+    async with _handshakes:  # a storm waits here, in order, rather than failing
+        return await run_db(_authenticate_sync, scope)
 
 
 class WebSocketAuth:

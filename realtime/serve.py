@@ -20,6 +20,8 @@ def uvicorn_options(host: str, port: int, workers: int = 1,
                     proxy_headers: bool = False) -> dict[str, object]:
     from django.conf import settings
 
+    from realtime.uvicorn_http import GuardedHttpToolsProtocol
+
     if workers > 1 and settings.PROFILE != "services":
         raise SystemExit("--workers needs the services profile: the embedded journal "
                          "and its in-process bus live in one process")
@@ -30,7 +32,8 @@ def uvicorn_options(host: str, port: int, workers: int = 1,
         # they meet through Redis like processes on different machines.
         "workers": workers,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools with a deadline for each request's headers (slowloris).
+        "http": GuardedHttpToolsProtocol,
         "ws": "websockets-sansio",
         # Liveness is the protocol's own heartbeat (ping op, HEARTBEAT_SECONDS);
         # server pings on top would close a client whose reads are paused.

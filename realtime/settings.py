@@ -156,6 +156,15 @@ MAX_FRAME_BYTES = _int("COLLOQUY_MAX_FRAME_BYTES", 65536)
 # reconnect storm after a deploy brings thousands at once; the usual 50-128
 # would refuse most of them before the server sees them.
 LISTEN_BACKLOG = _int("COLLOQUY_LISTEN_BACKLOG", 4096)
+# Time a connection has to send a complete request line and headers (a socket's
+# upgrade request included), from its connect or a request's first byte. A real
+# client sends them in one packet; 10 s covers a slow mobile link, and a silent
+# or slowloris connection is dropped before thousands of them pile up.
+HANDSHAKE_TIMEOUT_SECONDS = _float("COLLOQUY_HANDSHAKE_TIMEOUT_SECONDS", 10.0)
+# Socket handshakes authenticated at once per process; more wait their turn (a
+# reconnect storm queues, it does not fail), and the database is not asked for
+# more credentials at once than its connection pool holds.
+HANDSHAKE_CONCURRENCY = _int("COLLOQUY_HANDSHAKE_CONCURRENCY", 16)
 # Longest message body in characters: a long post fits; a pasted log file does not.
 MAX_BODY_CHARS = _int("COLLOQUY_MAX_BODY_CHARS", 10000)
 # Ops per second per connection (token bucket rate) and burst. People type at
@@ -233,9 +242,6 @@ LOGIN_BACKOFF_BASE_SECONDS = _float("COLLOQUY_LOGIN_BACKOFF_BASE_SECONDS", 1.0)
 LOGIN_BACKOFF_MAX_SECONDS = _float("COLLOQUY_LOGIN_BACKOFF_MAX_SECONDS", 900.0)
 # Failures are forgotten this long after the last one.
 LOGIN_FORGET_SECONDS = _float("COLLOQUY_LOGIN_FORGET_SECONDS", 3600.0)
-# The request header holding the client's address when a reverse proxy you run sets
-# it (e.g. "X-Real-IP"); empty: the peer address. Never trust one nobody sets.
-CLIENT_IP_HEADER = os.environ.get("COLLOQUY_CLIENT_IP_HEADER", "")
 # Longest password accepted for hashing: long enough for any passphrase, short
 # enough that nobody makes the server hash megabytes.
 MAX_PASSWORD_CHARS = _int("COLLOQUY_MAX_PASSWORD_CHARS", 1024)
