@@ -210,14 +210,6 @@ class KeyedTable:
 _Batch = tuple[list[bytes], list[PendingEntry], list[Event]]
 
 
-def _inserted() -> list[Table]:
-    return [t for t in TABLES if isinstance(t, Table)]
-
-
-def _keyed() -> list[KeyedTable]:
-    return [t for t in TABLES if isinstance(t, KeyedTable)]
-
-
 def decode(entries: list[PendingEntry]) -> list[Event]:
     """Each entry's frame, parsed once for all writers. A frame that is not an event
     can never be stored: it is logged and skipped like a refused row."""
@@ -232,21 +224,25 @@ def decode(entries: list[PendingEntry]) -> list[Event]:
     return events
 
 
-def write_batch(events: list[Event]) -> None:
+def write_batch(events: list[Event], tables: list[Table | KeyedTable] | None = None) -> None:
+    """Write `events` to every registered table (or just `tables`) in one transaction."""
+    chosen = TABLES if tables is None else tables
+    inserted = [t for t in chosen if isinstance(t, Table)]
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            _copy_tables(events)
+            _copy_tables(events, inserted)
         else:
-            for table in _inserted():
+            for table in inserted:
                 objects = [table.model(**dict(zip(table.fields, row, strict=True)))
                            for row in table.rows(events)]
                 if objects:
                     table.model.objects.bulk_create(objects, ignore_conflicts=True)
-        for keyed in _keyed():
-            keyed.write(events)
+        for keyed in chosen:
+            if isinstance(keyed, KeyedTable):
+                keyed.write(events)
 
 
-def _copy_tables(events: list[Event]) -> None:
+def _copy_tables(events: list[Event], tables: list[Table]) -> None:
     """COPY each table's rows, on the Django connection's own psycopg connection
     (inside its transaction). Usually no row of the batch is stored yet and they
     are copied straight into the tables (inside a savepoint). If one is (the batch
@@ -254,7 +250,7 @@ def _copy_tables(events: list[Event]) -> None:
     one INSERT … SELECT … ON CONFLICT DO NOTHING each."""
     now = timezone.now()
     batch = []
-    for table in _inserted():
+    for table in tables:
         stamp = (now,) * table.stamped
         batch.append((table, [row + stamp for row in table.rows(events)] if stamp
                       else list(table.rows(events))))
@@ -284,10 +280,12 @@ def _copy(batch: list[tuple[Table, list[tuple[Any, ...]]]], staged: bool) -> Non
 def write_with_retry(events: list[Event], stop: threading.Event | None = None) -> None:
     """Write a batch, retrying with capped backoff while the database is down.
 
-    An entry the database refuses as data (DataError: a value it cannot store)
-    would stall the journal forever if retried with its batch; the batch is then
-    written entry by entry and the refused ones are logged and skipped. The
-    socket layer refuses such values up front, so this is a last line of defence.
+    An entry the database refuses (DataError: a value it cannot store;
+    IntegrityError: its room or author is gone, a constraint is violated) would
+    stall the journal for ever if retried with its batch. The batch is then
+    split until the refused entries stand alone; each of those is written to
+    every table that takes it, and what a table refuses goes to the dead letters
+    (realtime.DeadLetter) with the reason. Persistence goes on for everyone.
     """
     delay = 0.2
     while True:
@@ -295,8 +293,8 @@ def write_with_retry(events: list[Event], stop: threading.Event | None = None) -
             close_old_connections()
             write_batch(events)
             return
-        except DataError:
-            _write_one_by_one(events)
+        except (DataError, IntegrityError):
+            _write_sifting(events)
             return
         except Exception as exc:
             log.warning("persist of %d entries failed (%s); retrying in %.1fs",
@@ -307,13 +305,37 @@ def write_with_retry(events: list[Event], stop: threading.Event | None = None) -
             delay = min(delay * 2, 5.0)
 
 
-def _write_one_by_one(events: list[Event]) -> None:
-    for event in events:
+def _write_sifting(events: list[Event]) -> None:
+    """Halve a refused batch until each refused entry is alone (log2 n rounds)."""
+    if len(events) == 1:
+        _write_per_table(events[0])
+        return
+    half = len(events) // 2
+    for part in (events[:half], events[half:]):
         try:
-            write_batch([event])
-        except DataError as exc:
-            log.error("skipping journal entry %s#%d: the database refuses it (%s)",
-                      event.entry.stream, event.entry.seq, type(exc).__name__)
+            write_batch(part)
+        except (DataError, IntegrityError):
+            _write_sifting(part)
+
+
+def _write_per_table(event: Event) -> None:
+    for table in TABLES:
+        try:
+            write_batch([event], [table])
+        except (DataError, IntegrityError) as exc:
+            _dead_letter(event, table, exc)
+
+
+def _dead_letter(event: Event, table: Table | KeyedTable, exc: Exception) -> None:
+    from realtime.models import DeadLetter
+
+    label = table.model._meta.label
+    reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    log.error("journal entry %s#%d cannot be written to %s (%s); kept as a dead letter",
+              event.entry.stream, event.entry.seq, label, type(exc).__name__)
+    DeadLetter.objects.get_or_create(
+        stream=event.entry.stream, seq=event.entry.seq, table=label,
+        defaults={"type": event.type, "frame": event.entry.frame, "reason": reason[:500]})
 
 
 # --- embedded ----------------------------------------------------------------

@@ -444,6 +444,28 @@ def window_floor(stack: Stack, stream: str) -> int | None:
         db.close()
 
 
+def inject_journal_entry(stack: Stack, stream: str, seq: int, frame: str) -> None:
+    """Put an entry straight into the journal the persister reads, as if a server had
+    appended it (for entries no op would ever produce)."""
+    if stack.profile == "services":
+        import redis
+
+        client = redis.Redis.from_url(stack.redis_url)
+        try:
+            client.xadd(f"{stack.env['COLLOQUY_REDIS_PREFIX']}:journal",
+                        {"s": stream, "q": seq, "f": frame})
+        finally:
+            client.close()
+        return
+    db = sqlite3.connect(stack.tmp / "data" / "journal.sqlite3", timeout=10)
+    try:
+        with db:
+            db.execute("INSERT INTO journal(stream, seq, frame, created) VALUES (?,?,?,?)",
+                       (stream, seq, frame, time.time()))
+    finally:
+        db.close()
+
+
 def journal_lag(stack: Stack) -> int:
     """Journal entries not yet acknowledged by the persister, from /readyz."""
     with urllib.request.urlopen(stack.http(0) + "/readyz", timeout=10) as r:

@@ -47,7 +47,10 @@ def test_readyz_is_ready_with_a_persister_lag_object(stack: Stack) -> None:
         "profile": stack.profile, "database": "ok",
         "redis": "ok" if stack.profile == "services" else "not used",
         "persister_lag": lag, "status": "ready",
+        # Other tests leave dead letters on purpose (tests/test_dead_letters.py).
+        "dead_letters": body["dead_letters"],
     }
+    assert isinstance(body["dead_letters"], int)
 
 
 async def test_readyz_counts_entries_waiting_while_the_persister_is_down(
