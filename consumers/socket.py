@@ -546,6 +546,16 @@ class ColloquySocket:
         """This user may no longer read `stream` (left or removed): stop at once, everywhere."""
         self.granted.discard(stream)
         self._unsubscribe(stream)
+        if self.principal.role == "guest":
+            # Whom a guest may watch depends on their rooms: their subscriptions stop
+            # now, and those to people they still share a room with resume once the
+            # database says who that is (meanwhile those people's rooms tell them).
+            from presence.actions import revisit_watch
+
+            hub = runtime_hub()
+            watched = set(hub.watching.get(self, set()))
+            hub.watch(self, set())
+            self._spawn(revisit_watch(self, watched))
 
     def resync(self) -> None:
         """The bus reconnected: fetch from the journal whatever went past meanwhile."""

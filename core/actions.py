@@ -72,15 +72,42 @@ def revoke_token(token: ApiToken) -> None:
 
 
 def deactivate_employee(user: Employee) -> None:
-    """Cut an employee off at once: no log-in, no token, no live socket anywhere."""
+    """Cut an employee off at once: no log-in, no token, no live socket anywhere
+    (core.signals does the cutting, for this and every other save that unticks
+    is_active)."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def change_role(user: Employee, role: str) -> None:
+    """Give an employee another role; their open sockets reconnect under it
+    (core.signals, for this and every other save that changes the role)."""
+    if role not in Role.values:
+        raise ValueError(f"role must be one of {', '.join(Role.values)}, got {role!r}")
+    user.role = role
+    user.is_staff = user.is_superuser = role == Role.ADMIN  # as create_employee sets them
+    user.save(update_fields=["role", "is_staff", "is_superuser"])
+
+
+def cut_off(user: Employee) -> None:
+    """Revoke everything a deactivated employee holds, and close their sockets on
+    every process once the deactivation is committed."""
     from realtime.events import announce
 
     with transaction.atomic():
-        user.is_active = False
-        user.save(update_fields=["is_active"])
         revoke_tokens(user)
         Ticket.objects.filter(user=user).delete()
     # After the commit, so no process re-reads the employee as still active (the
-    # Django admin calls this inside its own transaction).
+    # Django admin saves inside its own transaction).
     transaction.on_commit(lambda: announce(
         "close_user", user=user.pk, code=int(CloseCode.DEACTIVATED), reason="deactivated"))
+
+
+def reauthorise(user: Employee) -> None:
+    """The employee's standing changed (their role): close their sockets on every
+    process once that is committed; the client reconnects, resumes, and is
+    authorised afresh under what the database now says."""
+    from realtime.events import announce
+
+    transaction.on_commit(lambda: announce(
+        "close_user", user=user.pk, code=int(CloseCode.REAUTHENTICATE), reason="role changed"))

@@ -27,11 +27,8 @@ class EmployeeAdmin(UserAdmin):
     )
     actions = (deactivate,)
 
-    def save_model(self, request: Any, obj: Employee, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # Unticking "Active" is a deactivation: sockets and tokens go too.
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            actions.deactivate_employee(obj)
+    # Unticking "Active" or changing the role reaches the employee's live sockets
+    # through core.signals, as every save of those fields does.
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         # Employees who leave are deactivated; their messages stay on the record.

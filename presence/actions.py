@@ -61,6 +61,14 @@ async def subscribe(actor: Any, users: list[int]) -> dict[str, Any]:
     return {"users": [found[u] for u in users]}
 
 
+async def revisit_watch(actor: Any, watched: set[int]) -> None:
+    """Watch again those of `watched` a guest still shares a room with."""
+    if watched:
+        visible = await run_db(_visible_db, actor.principal.id, sorted(watched))
+        rt = await runtime.get()
+        rt.hub.watch(actor, set(rt.hub.watching.get(actor, set())) | (watched & visible))
+
+
 async def typing(actor: Actor, room_id: int, thread: str, active: bool) -> dict[str, Any]:
     """Relay "typing" to the room's other members, at most once per window per sender."""
     require_member(actor, room_id)

@@ -43,6 +43,7 @@ class CloseCode(enum.IntEnum):
 
     UNAUTHORIZED = 4001  # the token was revoked: get new credentials
     DEACTIVATED = 4003  # the employee was deactivated: do not reconnect
+    REAUTHENTICATE = 4004  # the employee's role changed: reconnect at once and resume
     HEARTBEAT_TIMEOUT = 4008  # nothing heard for 3 heartbeats: reconnect, resume
     SLOW_CONSUMER = 4009  # outbound queue overflowed: reconnect, resume
     FRAME_TOO_LARGE = 4013  # a frame over MAX_FRAME_BYTES: fix the client, then reconnect

@@ -22,7 +22,7 @@ DEACTIVATED = 4003
 
 @pytest.fixture(scope="module")
 def users(stack: Stack) -> Users:
-    return Users(stack, employees=8)
+    return Users(stack, employees=12)
 
 
 def admin(stack: Stack) -> tuple[AdminBrowser, dict[str, Any]]:
@@ -115,3 +115,61 @@ async def test_unticking_active_in_the_admin_closes_every_socket_with_4003(
     assert codes == [DEACTIVATED, DEACTIVATED]
     assert stack.sql("SELECT is_active FROM core_employee WHERE id = ?", uid) in (
         [(False,)], [(0,)])
+
+
+REAUTHENTICATE = 4004
+GUESTS_CANNOT_BROWSE = {"op": "error", "code": "forbidden",
+                        "message": "guests cannot browse the directory"}
+
+
+async def _searches_as(stack: Stack, username: str) -> dict[str, Any]:
+    """What employees.search answers a fresh socket of `username` (minus the ref)."""
+    sock = await open_client(stack, username)
+    try:
+        await sock.request("employees.search", query="")
+        return {"op": "ok"}
+    except ColloquyError as exc:
+        return {k: v for k, v in exc.frame.items() if k != "ref"}
+    finally:
+        await sock.close()
+
+
+async def test_a_role_changed_in_the_admin_makes_every_socket_reconnect_under_it(
+        stack: Stack, users: Users) -> None:
+    demoted = users.take()
+    sockets = await member_sockets(stack, demoted)
+    browser, _ = await asyncio.to_thread(admin, stack)
+    uid = sockets[0].user["id"]
+    await asyncio.to_thread(browser.submit, f"/admin/core/employee/{uid}/change/",
+                            {"role": "guest", "_save": "Save"})
+    assert await asyncio.gather(*(s.wait_closed(10) for s in sockets)) == [
+        REAUTHENTICATE, REAUTHENTICATE]
+    assert await _searches_as(stack, demoted) == GUESTS_CANNOT_BROWSE
+
+
+async def test_a_role_changed_by_any_save_reaches_the_sockets(stack: Stack,
+                                                             users: Users) -> None:
+    demoted = users.take()
+    sockets = await member_sockets(stack, demoted)
+    await asyncio.to_thread(stack.manage, "shell", "-c", (
+        "from core.models import Employee\n"
+        f"e = Employee.objects.get(username={demoted!r})\n"
+        "e.role = 'guest'\n"
+        "e.save()\n"))
+    assert await asyncio.gather(*(s.wait_closed(10) for s in sockets)) == [
+        REAUTHENTICATE, REAUTHENTICATE]
+
+
+async def test_an_unrelated_save_of_the_employee_leaves_the_sockets_open(
+        stack: Stack, users: Users) -> None:
+    kept = users.take()
+    sockets = await member_sockets(stack, kept)
+    await asyncio.to_thread(stack.manage, "shell", "-c", (
+        "from core.models import Employee\n"
+        f"e = Employee.objects.get(username={kept!r})\n"
+        "e.title = 'Senior engineer'\n"
+        "e.save()\n"))
+    # The closes above arrive within a second; a ping round trip on each socket
+    # after two seconds shows no close was sent.
+    await asyncio.sleep(2)
+    assert [(await s.request("ping"))["op"] for s in sockets] == ["ok", "ok"]

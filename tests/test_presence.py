@@ -318,3 +318,20 @@ async def test_typing_in_a_room_you_are_not_in_is_forbidden(stack: Stack) -> Non
         await c.request("typing", room=room)
     assert (err.value.code, err.value.frame["ref"]) == ("forbidden", 1)
     await c.close()
+
+
+async def test_a_guest_who_leaves_a_room_stops_following_its_people(stack: Stack) -> None:
+    guest, left_behind, still_shared = (stack.new_user("guest"), stack.new_user(),
+                                        stack.new_user())
+    parted = await room_with(stack, left_behind, [guest])
+    await room_with(stack, still_shared, [guest])
+    b, c = await watcher(stack, left_behind), await watcher(stack, still_shared)
+    bid, cid = b.hello["user"]["id"], c.hello["user"]["id"]
+    g = await watcher(stack, guest, server=1)
+    await g.request("presence.subscribe", users=[bid, cid])
+    await g.request("rooms.leave", room=parted)
+    await presence_events(g, 0.5)  # what was on its way before the leave
+    await b.request("presence.set", status="away")
+    await c.request("presence.set", status="away")
+    assert status_of(await presence_events(g, 1.5)) == [(cid, "away")]
+    await asyncio.gather(b.close(), c.close(), g.close())
