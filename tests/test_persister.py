@@ -209,7 +209,8 @@ async def test_a_refused_entry_is_skipped_and_a_redelivered_batch_stores_nothing
         services: Stack, users: Users) -> None:
     """Entries put straight into the persister's feed (the socket layer would refuse
     the bad one): in one batch, an entry whose client_id the database cannot store is
-    skipped on its own while its neighbours are stored; the same entries delivered
+    kept as a dead letter on its own (its event stays in history, the table that
+    refused it has no row) while its neighbours are stored; the same entries delivered
     again, with a new one, store only the new one."""
     import json
 
@@ -254,8 +255,11 @@ async def test_a_refused_entry_is_skipped_and_a_redelivered_batch_stores_nothing
             ("inject1003", 1003, "body 1003", "c-1003")]
         assert stack.sql(events, stream) == [
             (1, "room.created"), (2, "message.created"), (1001, "message.created"),
-            (1003, "message.created")]
-        assert f"skipping journal entry {stream}#1002" in stack.log_text()
+            (1002, "message.created"), (1003, "message.created")]
+        assert stack.sql("SELECT seq, \"table\" FROM realtime_deadletter WHERE stream = ?",
+                         stream) == [(1002, "rooms.Message")]
+        assert (f"journal entry {stream}#1002 cannot be written to rooms.Message"
+                in stack.log_text())
 
         feed([good[0], good[1], entry(1004, "c-1004")])  # redelivered, and one new
         await asyncio.to_thread(
@@ -264,7 +268,7 @@ async def test_a_refused_entry_is_skipped_and_a_redelivered_batch_stores_nothing
         await until(lambda: journal_lag(stack) == 0, "the persister to acknowledge them")
         assert [r[:2] for r in stack.sql(messages, rid)][1:] == [
             ("inject1001", 1001), ("inject1003", 1003), ("inject1004", 1004)]
-        assert [s for s, _ in stack.sql(events, stream)] == [1, 2, 1001, 1003, 1004]
+        assert [s for s, _ in stack.sql(events, stream)] == [1, 2, 1001, 1002, 1003, 1004]
     finally:
         client.close()
         await sender.close()

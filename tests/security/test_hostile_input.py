@@ -95,7 +95,9 @@ class Probe(Client):
 class Arena:
     def __init__(self, profile: str) -> None:
         self.stack = make_unique(Stack(profile))
-        self.stack.env.update(COLLOQUY_RATE_PER_SECOND="2000", COLLOQUY_RATE_BURST="2000")
+        self.stack.env.update(COLLOQUY_RATE_PER_SECOND="2000", COLLOQUY_RATE_BURST="2000",
+                              COLLOQUY_EMPLOYEE_RATE_PER_SECOND="2000",
+                              COLLOQUY_EMPLOYEE_RATE_BURST="2000")
         self.loop = LoopThread()
         self.talker_name = self.stack.new_user()
         self.observer_name = self.stack.new_user()
