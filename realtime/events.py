@@ -330,6 +330,10 @@ class Hub:
     def control(self, message: dict[str, Any]) -> None:
         """Called by the bus for account changes announced by any process."""
         kind = message.get("kind")
+        if kind == "revoke_stream":  # access ended outside the actions (an ORM delete)
+            for sock in tuple(self.users.get(int(message["user"]), ())):
+                sock.access_revoked(str(message["stream"]))
+            return
         if kind not in ("close_user", "close_token"):
             return
         for sock in tuple(self.users.get(int(message["user"]), ())):

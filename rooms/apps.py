@@ -6,6 +6,6 @@ class RoomsConfig(AppConfig):
 
     def ready(self) -> None:
         from realtime.persister import register_table
-        from rooms import access, events, writer  # noqa: F401  (they register themselves)
+        from rooms import access, events, signals, writer  # noqa: F401  (they register)
 
         register_table(writer.TABLE)

@@ -173,3 +173,26 @@ async def test_an_unrelated_save_of_the_employee_leaves_the_sockets_open(
     # after two seconds shows no close was sent.
     await asyncio.sleep(2)
     assert [(await s.request("ping"))["op"] for s in sockets] == ["ok", "ok"]
+
+
+async def _refused_soon(sock: Recorder, room: int, timeout: float = 20.0) -> str:
+    """Send into `room` until the server refuses (the revocation is on its way)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (answer := await forbidden_send(sock, room)) != "forbidden":
+        if asyncio.get_running_loop().time() > deadline:
+            return answer
+        await asyncio.sleep(0.1)
+    return answer
+
+
+async def test_a_membership_deleted_around_the_actions_stops_the_members_sockets(
+        stack: Stack, users: Users) -> None:
+    owner, member = users.take(), users.take()
+    creator = await open_client(stack, owner)
+    rid = (await creator.request("rooms.create", name="Script", members=[member]))["room"]["id"]
+    sockets = await member_sockets(stack, member)
+    await asyncio.to_thread(stack.manage, "shell", "-c", (
+        "from rooms.models import Membership\n"
+        f"Membership.objects.filter(room_id={rid}, user__username={member!r}).delete()\n"))
+    assert [await _refused_soon(s, rid) for s in sockets] == ["forbidden", "forbidden"]
+    await asyncio.gather(creator.close(), *(s.close() for s in sockets))
