@@ -10,6 +10,7 @@ one of them.
 from __future__ import annotations
 
 import asyncio
+import urllib.error
 from typing import Any
 
 import pytest
@@ -196,3 +197,15 @@ async def test_a_membership_deleted_around_the_actions_stops_the_members_sockets
         f"Membership.objects.filter(room_id={rid}, user__username={member!r}).delete()\n"))
     assert [await _refused_soon(s, rid) for s in sockets] == ["forbidden", "forbidden"]
     await asyncio.gather(creator.close(), *(s.close() for s in sockets))
+
+
+def test_the_admin_refuses_to_delete_an_employee(stack: Stack, users: Users) -> None:
+    # Employees who leave are deactivated: their messages stay on the record, and the
+    # persister never meets an author who is gone.
+    leaver = users.take()
+    (uid,), = stack.sql("SELECT id FROM core_employee WHERE username = ?", leaver)
+    browser, _ = admin(stack)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser.get(f"/admin/core/employee/{uid}/delete/")
+    assert refused.value.code == 403
+    assert stack.sql("SELECT username FROM core_employee WHERE id = ?", uid) == [(leaver,)]
