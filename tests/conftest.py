@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.groups import group_of, shard_id
+from tests.groups import group_of
 from tests.stack import Stack
 
 PROFILES = os.environ.get("COLLOQUY_TEST_PROFILES", "embedded,services").split(",")
@@ -33,9 +33,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stack" not in metafunc.fixturenames:
         return
     daphne = metafunc.definition.get_closest_marker("also_daphne") is not None
-    path = metafunc.definition.nodeid.split("::")[0]
-    stacks = [shard_id(p, path) for p in PROFILES]
-    metafunc.parametrize("stack", stacks + (DAPHNE if daphne else []), indirect=True,
+    metafunc.parametrize("stack", PROFILES + (DAPHNE if daphne else []), indirect=True,
                          scope="session")
 
 

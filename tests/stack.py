@@ -87,11 +87,8 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 class Stack:
     def __init__(self, profile: str) -> None:
-        """`profile` is "embedded" or "services", optionally with a shard number
-        (tests/groups.py: "services2" is a second stack of the same profile) and
-        "-<server>" ("embedded-daphne")."""
+        """`profile` is "embedded" or "services", optionally "-<server>" ("embedded-daphne")."""
         profile, _, server = profile.partition("-")
-        profile = profile.rstrip("0123456789")
         self.profile = profile
         self.server_kind = server or SERVER
         self.tmp = Path(tempfile.mkdtemp(prefix=f"colloquy-{profile}-"))
