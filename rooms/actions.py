@@ -21,7 +21,7 @@ from realtime.access import Reader
 from realtime.db import run_db
 from realtime.events import send_event
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
-from rooms import selectors
+from rooms import selectors, signals
 from rooms.access import ROOM
 from rooms.events import (
     MEMBER_JOINED,
@@ -209,7 +209,8 @@ async def invite(actor: Actor, *, room_id: int, usernames: list[str]) -> dict[st
 
 
 def _leave_db(room_id: int, user_id: int) -> bool:
-    deleted, _ = Membership.objects.filter(room_id=room_id, user_id=user_id).delete()
+    with signals.journaled():
+        deleted, _ = Membership.objects.filter(room_id=room_id, user_id=user_id).delete()
     return deleted > 0
 
 
@@ -255,7 +256,8 @@ def _delete_room_db(room_id: int) -> list[int]:
     with transaction.atomic():
         member_ids = list(Membership.objects.filter(room_id=room_id)
                           .values_list("user_id", flat=True))
-        Membership.objects.filter(room_id=room_id).delete()
+        with signals.journaled():
+            Membership.objects.filter(room_id=room_id).delete()
         # A new direct conversation between the same two people gets a new room.
         Room.objects.filter(pk=room_id, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), direct_key=None)
