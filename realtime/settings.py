@@ -228,6 +228,12 @@ MAX_ROOM_NAME_CHARS = _int("COLLOQUY_MAX_ROOM_NAME_CHARS", 200)  # at most 200: 
 # Seconds a one-time socket ticket is valid: long enough for a page to open a
 # socket, short enough that a leaked URL is useless.
 TICKET_TTL_SECONDS = _int("COLLOQUY_TICKET_TTL_SECONDS", 30)
+# Password hashing: Django's default (PBKDF2, a million iterations, about half a
+# second of CPU per log-in here) unless this names others. The test suite names
+# the MD5 hasher, as Django's testing docs advise, because it logs in hundreds of
+# times; a deployment never sets it.
+if os.environ.get("COLLOQUY_PASSWORD_HASHERS"):
+    PASSWORD_HASHERS = os.environ["COLLOQUY_PASSWORD_HASHERS"].split(",")
 # Log-in throttling (core.throttle), checked before the password is hashed, so
 # guessing neither succeeds nor takes the CPU. Failed log-ins are counted per
 # username and per client address; past the free ones each further failure locks

@@ -51,6 +51,7 @@ OFFLINE_DELAY = 1.5
 
 # `manage.py shell -c` source that makes the pool: one process, one password
 # hash, one bulk insert; hundreds of users in about a second.
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 POOL_SCRIPT = (
     "from django.contrib.auth.hashers import make_password\n"
     "from core.models import Employee\n"
@@ -103,6 +104,8 @@ class Stack:
                     "COLLOQUY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                     # Every event any test causes is checked against its schema.
                     "COLLOQUY_CHECK_EVENT_SCHEMAS": "1",
+                    # Log-ins at test speed (realtime/settings.py, PASSWORD_HASHERS).
+                    "COLLOQUY_PASSWORD_HASHERS": FAST_HASHER,
                     # The test-only stream kind (tests/boards): an app added by itself.
                     "COLLOQUY_EXTRA_APPS": "tests.boards",
                     # A small replay window, so tests reach the database path too.
