@@ -49,7 +49,6 @@ def issue_ticket(user: Employee, token_id: int | None = None) -> str:
 
 
 def revoke_tokens(user: Employee) -> int:
-    Ticket.objects.filter(user=user, token__isnull=False).delete()
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

@@ -117,11 +117,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["persister_lag"] = {"entries": count, "oldest_seconds": round(age, 3)}
         if count > settings.READY_MAX_LAG_ENTRIES or age > settings.READY_MAX_LAG_SECONDS:
             ready = False
-        # Reported, not a reason to refuse traffic: the persister went on past them.
-        checks["dead_letters"] = _dead_letters()
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
         ready = False
+    # Reported, not a reason to refuse traffic: the persister went on past them.
+    checks["dead_letters"] = _dead_letters()
     checks["status"] = "ready" if ready else "not ready"
     return JsonResponse(checks, status=200 if ready else 503)
 
