@@ -44,6 +44,13 @@ async def get() -> Runtime:
     return _runtime
 
 
+def _new_hub() -> Any:
+    from realtime.events import Hub
+
+    return Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
+               merge_frames=settings.FANOUT_MERGE_FRAMES)
+
+
 def _build() -> Runtime:
     from presence.store import (
         LocalPresenceStore,
@@ -52,11 +59,9 @@ def _build() -> Runtime:
         RedisTypingGate,
     )
     from presence.tracker import PresenceTracker
-    from realtime.events import Hub
     from realtime.quota import EmployeeQuota
 
-    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
-              merge_frames=settings.FANOUT_MERGE_FRAMES)
+    hub = _new_hub()
     if settings.PROFILE == "services":
         import redis.asyncio as aredis
 
@@ -126,10 +131,7 @@ def use_journal_only() -> Runtime:
     live; its clients read them on their next history or resume. Call it inside
     the loop the command's actions run on (redis.asyncio binds to it)."""
     global _runtime
-    from realtime.events import Hub
-
-    hub = Hub(slice_sockets=settings.FANOUT_SLICE_SOCKETS,
-              merge_frames=settings.FANOUT_MERGE_FRAMES)
+    hub = _new_hub()
     if settings.PROFILE == "services":
         import redis.asyncio as aredis
 
