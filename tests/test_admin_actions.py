@@ -103,17 +103,37 @@ async def test_deleting_a_room_in_the_admin_removes_it_from_every_member(
     await asyncio.gather(*(s.close() for s in [creator, *sockets]))
 
 
+async def _changed_in_the_admin(stack: Stack, username: str,
+                                changes: dict[str, str | None]) -> list[int | None]:
+    """Save `changes` on the employee's admin page while they hold a socket on each
+    of two processes; the close codes those sockets get."""
+    sockets = await member_sockets(stack, username)
+    browser, _ = await asyncio.to_thread(admin, stack)
+    await asyncio.to_thread(browser.submit,
+                            f"/admin/core/employee/{sockets[0].user['id']}/change/",
+                            {**changes, "_save": "Save"})
+    return list(await asyncio.gather(*(s.wait_closed(10) for s in sockets)))
+
+
+async def _saved_in_a_shell(stack: Stack, username: str, field: str,
+                            value: str) -> list[Recorder]:
+    """The employee's sockets on two processes, once `field` was saved as `value`
+    by plain ORM code in another process."""
+    sockets = await member_sockets(stack, username)
+    await asyncio.to_thread(stack.manage, "shell", "-c", (
+        "from core.models import Employee\n"
+        f"e = Employee.objects.get(username={username!r})\n"
+        f"e.{field} = {value!r}\n"
+        "e.save()\n"))
+    return sockets
+
+
 async def test_unticking_active_in_the_admin_closes_every_socket_with_4003(
         stack: Stack, users: Users) -> None:
     leaver = users.take()
-    sockets = await member_sockets(stack, leaver)
-    browser, _ = await asyncio.to_thread(admin, stack)
-    uid = sockets[0].user["id"]
-    await asyncio.to_thread(browser.submit, f"/admin/core/employee/{uid}/change/",
-                            {"is_active": None, "_save": "Save"})
-
-    codes = await asyncio.gather(*(s.wait_closed(10) for s in sockets))
-    assert codes == [DEACTIVATED, DEACTIVATED]
+    assert await _changed_in_the_admin(stack, leaver, {"is_active": None}) == [
+        DEACTIVATED, DEACTIVATED]
+    (uid,), = stack.sql("SELECT id FROM core_employee WHERE username = ?", leaver)
     assert stack.sql("SELECT is_active FROM core_employee WHERE id = ?", uid) in (
         [(False,)], [(0,)])
 
@@ -138,38 +158,21 @@ async def _searches_as(stack: Stack, username: str) -> dict[str, Any]:
 async def test_a_role_changed_in_the_admin_makes_every_socket_reconnect_under_it(
         stack: Stack, users: Users) -> None:
     demoted = users.take()
-    sockets = await member_sockets(stack, demoted)
-    browser, _ = await asyncio.to_thread(admin, stack)
-    uid = sockets[0].user["id"]
-    await asyncio.to_thread(browser.submit, f"/admin/core/employee/{uid}/change/",
-                            {"role": "guest", "_save": "Save"})
-    assert await asyncio.gather(*(s.wait_closed(10) for s in sockets)) == [
+    assert await _changed_in_the_admin(stack, demoted, {"role": "guest"}) == [
         REAUTHENTICATE, REAUTHENTICATE]
     assert await _searches_as(stack, demoted) == GUESTS_CANNOT_BROWSE
 
 
 async def test_a_role_changed_by_any_save_reaches_the_sockets(stack: Stack,
                                                              users: Users) -> None:
-    demoted = users.take()
-    sockets = await member_sockets(stack, demoted)
-    await asyncio.to_thread(stack.manage, "shell", "-c", (
-        "from core.models import Employee\n"
-        f"e = Employee.objects.get(username={demoted!r})\n"
-        "e.role = 'guest'\n"
-        "e.save()\n"))
+    sockets = await _saved_in_a_shell(stack, users.take(), "role", "guest")
     assert await asyncio.gather(*(s.wait_closed(10) for s in sockets)) == [
         REAUTHENTICATE, REAUTHENTICATE]
 
 
 async def test_an_unrelated_save_of_the_employee_leaves_the_sockets_open(
         stack: Stack, users: Users) -> None:
-    kept = users.take()
-    sockets = await member_sockets(stack, kept)
-    await asyncio.to_thread(stack.manage, "shell", "-c", (
-        "from core.models import Employee\n"
-        f"e = Employee.objects.get(username={kept!r})\n"
-        "e.title = 'Senior engineer'\n"
-        "e.save()\n"))
+    sockets = await _saved_in_a_shell(stack, users.take(), "title", "Senior engineer")
     # The closes above arrive within a second; a ping round trip on each socket
     # after two seconds shows no close was sent.
     await asyncio.sleep(2)
