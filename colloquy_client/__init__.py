@@ -178,6 +178,29 @@ class Client:
             raise ColloquyError(reply["code"], reply["message"], reply)
         return reply
 
+    # --- edits, deletes, reactions (docs/protocol.md, section 6) ---------------
+
+    async def edit_message(self, room: int, message: str, body: str) -> dict[str, Any]:
+        """message.edit: the ok frame carries the new `version` (`seq` null: unchanged)."""
+        return await self.request("message.edit", room=room, message=message, body=body)
+
+    async def delete_message(self, room: int, message: str) -> dict[str, Any]:
+        """message.delete: ok again (`seq` null) if it was deleted already."""
+        return await self.request("message.delete", room=room, message=message)
+
+    async def message_versions(self, room: int, message: str) -> list[dict[str, Any]]:
+        """message.versions: every body the message had, oldest first."""
+        reply = await self.request("message.versions", room=room, message=message)
+        return list(reply["versions"])
+
+    async def react(self, room: int, message: str, emoji: str) -> dict[str, Any]:
+        """reaction.add: idempotent; the ok frame carries the emoji's `count`."""
+        return await self.request("reaction.add", room=room, message=message, emoji=emoji)
+
+    async def unreact(self, room: int, message: str, emoji: str) -> dict[str, Any]:
+        """reaction.remove: idempotent, like react."""
+        return await self.request("reaction.remove", room=room, message=message, emoji=emoji)
+
     async def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)
 

@@ -100,6 +100,33 @@ async def message_send(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, A
     return reply
 
 
+def _message(req: dict[str, Any]) -> str:
+    return field(req, "message", str)
+
+
+async def message_edit(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.edit_message(sock, room_id=_room(req), message_id=_message(req),
+                                      body=field(req, "body", str))
+
+
+async def message_delete(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.delete_message(sock, room_id=_room(req), message_id=_message(req))
+
+
+async def message_versions(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.message_versions(sock, room_id=_room(req), message_id=_message(req))
+
+
+async def reaction_add(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.react(sock, room_id=_room(req), message_id=_message(req),
+                               emoji=field(req, "emoji", str), add=True)
+
+
+async def reaction_remove(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.react(sock, room_id=_room(req), message_id=_message(req),
+                               emoji=field(req, "emoji", str), add=False)
+
+
 async def history(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     stream = _stream(field(req, "stream", str))
     before = field(req, "before", int, required=False)
@@ -112,7 +139,7 @@ async def history(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     if (before is not None and before < 0) or (after is not None and after < 0):
         raise bad_request("seq cursors are never negative")
     _readable(sock, stream)
-    rows = await streams.read(stream, after=after, before=before, limit=limit)
+    rows = await streams.read(stream, after=after, before=before, limit=limit, reader=sock)
     return {"stream": stream, "events": [json.loads(frame) for _, frame in rows]}
 
 
@@ -209,6 +236,11 @@ OPS: dict[str, Handler] = {
     "rooms.leave": rooms_leave,
     "rooms.members": rooms_members,
     "message.send": message_send,
+    "message.edit": message_edit,
+    "message.delete": message_delete,
+    "message.versions": message_versions,
+    "reaction.add": reaction_add,
+    "reaction.remove": reaction_remove,
     "history": history,
     "resume": resume,
     "read": read,

@@ -475,7 +475,8 @@ class ColloquySocket:
                     if self.state is not State.OPEN:
                         return False
                     want = min(REPLAY_PAGE, max_events - written)
-                    page = await streams.read(stream, after=self.sent[stream], limit=want)
+                    page = await streams.read(stream, after=self.sent[stream], limit=want,
+                                              reader=self)
                     for seq, frame in page:
                         self._emit(stream, seq, self.encode_frame(frame))
                         if seen is not None:

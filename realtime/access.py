@@ -20,7 +20,7 @@ and the member streams it holds, cached by the socket or fetched by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +59,11 @@ class StreamKind:
     # The streams of this kind a user holds, read once per socket at connect (sync,
     # run in a thread). None: the kind has no members (the user kind).
     held_by: Callable[[int], Iterable[str]] | None = None
+    # How stored events (seq, frame) are shown to `reader` now, for history and
+    # resume: a kind whose events describe things that later change or vanish
+    # (an edited or deleted message) rewrites them here. None: as stored.
+    restate: Callable[[Reader, list[tuple[int, str]]],
+                      Awaitable[list[tuple[int, str]]]] | None = None
 
     def stream(self, ident: int) -> str:
         return f"{self.name}:{ident}"
@@ -96,6 +101,10 @@ def valid_stream(name: object) -> bool:
 def can_read(reader: Reader, stream: str) -> bool:
     kind = KINDS.get(stream.partition(":")[0])
     return kind is not None and kind.can_read(reader, stream)
+
+
+def kind_of(stream: str) -> StreamKind | None:
+    return KINDS.get(stream.partition(":")[0])
 
 
 def held_by(user_id: int) -> set[str]:

@@ -167,6 +167,13 @@ HANDSHAKE_TIMEOUT_SECONDS = _float("COLLOQUY_HANDSHAKE_TIMEOUT_SECONDS", 10.0)
 HANDSHAKE_CONCURRENCY = _int("COLLOQUY_HANDSHAKE_CONCURRENCY", 16)
 # Longest message body in characters: a long post fits; a pasted log file does not.
 MAX_BODY_CHARS = _int("COLLOQUY_MAX_BODY_CHARS", 10000)
+# Distinct emoji on one message: a row of chips stays readable, and one member
+# cannot bury a message under a hundred reactions (Slack stops at 23).
+MAX_REACTION_EMOJI = _int("COLLOQUY_MAX_REACTION_EMOJI", 20)
+# Newest events of a room searched for a message not yet in the database (an
+# edit or reaction right after the send). Unpersisted entries are the newest, and
+# the persister keeps the backlog far below this; past it the answer is not_found.
+MESSAGE_LOOKUP_EVENTS = _int("COLLOQUY_MESSAGE_LOOKUP_EVENTS", 2000)
 # Ops per second per connection (token bucket rate) and burst. People type at
 # a few ops per second; a client replaying a queue after reconnect needs a burst.
 RATE_PER_SECOND = _float("COLLOQUY_RATE_PER_SECOND", 20.0)

@@ -8,6 +8,7 @@ is every event, readable the moment it is acked.
 from __future__ import annotations
 
 from realtime import runtime
+from realtime.access import Reader, kind_of
 from realtime.db import run_db
 
 
@@ -26,12 +27,23 @@ def _db_read(stream: str, after: int | None, before: int | None,
 
 
 async def read(stream: str, *, after: int | None = None, before: int | None = None,
-               limit: int) -> list[tuple[int, str]]:
+               limit: int, reader: Reader | None = None) -> list[tuple[int, str]]:
     """Up to `limit` (seq, frame) pairs in ascending seq order.
 
     With `after`: the oldest events after that seq. Otherwise the newest events
-    before `before` (or before the head).
+    before `before` (or before the head). With `reader`: shown to them as things
+    are now (the stream kind's `restate`), else as stored.
     """
+    rows = await _read(stream, after=after, before=before, limit=limit)
+    kind = kind_of(stream) if reader is not None else None
+    if kind is not None and kind.restate is not None and rows:
+        assert reader is not None
+        rows = await kind.restate(reader, rows)
+    return rows
+
+
+async def _read(stream: str, *, after: int | None, before: int | None,
+                limit: int) -> list[tuple[int, str]]:
     rt = await runtime.get()
     window = await rt.journal.window(stream, after=after, before=before, limit=limit)
     # The window is contiguous up to the head; when it already starts where the

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from realtime.access import Reader
@@ -23,17 +25,29 @@ from realtime.events import send_event
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
 from rooms import selectors, signals
 from rooms.access import ROOM
+from rooms.emoji import valid as emoji_valid
 from rooms.events import (
     MEMBER_JOINED,
     MEMBER_LEFT,
     MESSAGE_CREATED,
+    MESSAGE_DELETED,
+    MESSAGE_UPDATED,
+    REACTION_ADDED,
+    REACTION_REMOVED,
     READ_UPDATED,
     ROOM_ADDED,
     ROOM_CREATED,
     ROOM_DELETED,
     ROOM_REMOVED,
 )
-from rooms.models import Membership, Room
+from rooms.models import (
+    Membership,
+    MessageState,
+    MessageVersion,
+    Reaction,
+    ReactionCount,
+    Room,
+)
 
 Actor = Reader
 
@@ -61,9 +75,7 @@ def now_ms() -> int:
 # --- messages ----------------------------------------------------------------
 
 
-async def send_message(actor: Actor, *, room_id: int, body: str,
-                       client_id: str) -> dict[str, Any]:
-    require_member(actor, room_id)
+def _check_body(body: str) -> None:
     if not body.strip():
         raise bad_request("field 'body' must not be empty")
     if len(body) > settings.MAX_BODY_CHARS:
@@ -71,6 +83,12 @@ async def send_message(actor: Actor, *, room_id: int, body: str,
             ErrorCode.TOO_LARGE,
             f"body is {len(body)} characters; the limit is {settings.MAX_BODY_CHARS}",
         )
+
+
+async def send_message(actor: Actor, *, room_id: int, body: str,
+                       client_id: str) -> dict[str, Any]:
+    require_member(actor, room_id)
+    _check_body(body)
     if not client_id or len(client_id) > settings.MAX_CLIENT_ID_CHARS:
         raise bad_request(
             f"field 'client_id' must be 1 to {settings.MAX_CLIENT_ID_CHARS} characters"
@@ -311,3 +329,159 @@ async def mark_read(actor: Actor, *, room_id: int, seq: int) -> dict[str, Any]:
         await send_event(f"user:{actor.principal.id}", READ_UPDATED,
                          {"room": room_id, "seq": seq})
     return {"room": room_id, "seq": marker}
+
+
+# --- edits, deletes and reactions ----------------------------------------------
+# Database first (rooms.models, "what changes about a message"): the version each
+# change gets is assigned in the transaction, then the event carries it.
+
+_MESSAGE_ID_CHARS = frozenset("0123456789abcdef")
+_EDITORS_OF_ANY = ("moderator", "admin")
+
+
+def _message_id(message_id: str) -> str:
+    if len(message_id) != 32 or not set(message_id) <= _MESSAGE_ID_CHARS:
+        raise bad_request("field 'message' must be a message id (32 hex digits)")
+    return message_id
+
+
+async def _sent(actor: Actor, room_id: int, message_id: str) -> selectors.Sent:
+    require_member(actor, room_id)
+    sent = await selectors.sent_message(room_id, _message_id(message_id))
+    if sent is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {message_id} in room {room_id}")
+    return sent
+
+
+def _may_change(actor: Actor, sent: selectors.Sent, what: str) -> None:
+    if sent.author_id != actor.principal.id and actor.principal.role not in _EDITORS_OF_ANY:
+        raise ProtocolError(ErrorCode.FORBIDDEN,
+                            f"only the author, a moderator or an administrator can {what}")
+
+
+def _deleted(message_id: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.CONFLICT, f"message {message_id} is deleted")
+
+
+def _state_for_update(sent: selectors.Sent) -> MessageState:
+    MessageState.objects.get_or_create(
+        message_id=sent.id, defaults={"room_id": sent.room_id, "author_id": sent.author_id,
+                                      "body": sent.body})
+    return MessageState.objects.select_for_update().get(pk=sent.id)
+
+
+def _edit_db(sent: selectors.Sent, editor_id: int, body: str) -> MessageState | None:
+    """The message's new state, or None when the body is unchanged."""
+    with transaction.atomic():
+        state = _state_for_update(sent)
+        if state.deleted_at is not None:
+            raise _deleted(sent.id)
+        if state.body == body:
+            return None
+        if state.version == 1:  # the first edit keeps the body as sent
+            MessageVersion.objects.create(
+                message_id=sent.id, version=1, body=sent.body, by_id=sent.author_id,
+                at=datetime.fromtimestamp(sent.ts / 1000, tz=UTC))
+        state.version += 1
+        state.body, state.edited_at = body, timezone.now()
+        state.save(update_fields=["version", "body", "edited_at"])
+        MessageVersion.objects.create(message_id=sent.id, version=state.version, body=body,
+                                      at=state.edited_at, by_id=editor_id)
+    return state
+
+
+async def edit_message(actor: Actor, *, room_id: int, message_id: str,
+                       body: str) -> dict[str, Any]:
+    sent = await _sent(actor, room_id, message_id)
+    _may_change(actor, sent, "edit this message")
+    _check_body(body)
+    state = await run_db(_edit_db, sent, actor.principal.id, body)
+    if state is None:
+        current = await run_db(selectors.state_of, sent.id)
+        return {"id": sent.id, "version": current.version if current else 1, "seq": None}
+    edited_at = int(state.edited_at.timestamp() * 1000)
+    event = await send_event(ROOM.stream(room_id), MESSAGE_UPDATED, {
+        "id": sent.id, "room": room_id, "body": body, "version": state.version,
+        "edited_at": edited_at, "by": actor.principal.public()})
+    return {"id": sent.id, "version": state.version, "seq": event.seq}
+
+
+def _delete_db(sent: selectors.Sent, by_id: int) -> bool:
+    """True if deleted now; False if it already was."""
+    with transaction.atomic():
+        state = _state_for_update(sent)
+        if state.deleted_at is not None:
+            return False
+        state.body, state.deleted_at = None, timezone.now()
+        state.deleted_by_id = None if by_id == sent.author_id else by_id
+        state.save(update_fields=["body", "deleted_at", "deleted_by"])
+        # No body of a deleted message is readable again, old versions included.
+        MessageVersion.objects.filter(message_id=sent.id).delete()
+    return True
+
+
+async def delete_message(actor: Actor, *, room_id: int, message_id: str) -> dict[str, Any]:
+    """A retried delete of a deleted message is answered ok (`seq` null), so a
+    client that lost the first ack is not shown an error."""
+    sent = await _sent(actor, room_id, message_id)
+    _may_change(actor, sent, "delete this message")
+    if not await run_db(_delete_db, sent, actor.principal.id):
+        return {"id": sent.id, "seq": None}
+    event = await send_event(ROOM.stream(room_id), MESSAGE_DELETED, {
+        "id": sent.id, "room": room_id, "by": actor.principal.public()})
+    return {"id": sent.id, "seq": event.seq}
+
+
+async def message_versions(actor: Actor, *, room_id: int, message_id: str) -> dict[str, Any]:
+    sent = await _sent(actor, room_id, message_id)
+    state = await run_db(selectors.state_of, sent.id)
+    if state is not None and state.deleted_at is not None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"message {message_id} is deleted")
+    return {"id": sent.id, "versions": await run_db(selectors.versions_of, sent)}
+
+
+def _react_db(sent: selectors.Sent, user_id: int, emoji: str,
+              add: bool) -> tuple[int, int, bool]:
+    """(count, version, changed) of the emoji on the message after the change."""
+    with transaction.atomic():
+        state = MessageState.objects.filter(pk=sent.id).first()
+        if state is not None and state.deleted_at is not None:
+            raise _deleted(sent.id)
+        if add:
+            _, changed = Reaction.objects.get_or_create(
+                message_id=sent.id, user_id=user_id, emoji=emoji,
+                defaults={"room_id": sent.room_id})
+            if changed:
+                used = set(ReactionCount.objects.filter(message_id=sent.id, count__gt=0)
+                           .values_list("emoji", flat=True))
+                if emoji not in used and len(used) >= settings.MAX_REACTION_EMOJI:
+                    raise bad_request(f"a message takes at most {settings.MAX_REACTION_EMOJI}"
+                                      " different emoji")
+        else:
+            changed = Reaction.objects.filter(message_id=sent.id, user_id=user_id,
+                                              emoji=emoji).delete()[0] > 0
+        ReactionCount.objects.get_or_create(message_id=sent.id, emoji=emoji)
+        if changed:
+            ReactionCount.objects.filter(message_id=sent.id, emoji=emoji).update(
+                count=F("count") + (1 if add else -1), version=F("version") + 1)
+        row = ReactionCount.objects.get(message_id=sent.id, emoji=emoji)
+    return row.count, row.version, changed
+
+
+async def react(actor: Actor, *, room_id: int, message_id: str, emoji: str,
+                add: bool) -> dict[str, Any]:
+    """reaction.add (`add`) or reaction.remove: idempotent per (user, message, emoji);
+    a call that changes nothing is answered ok with `seq` null and sends nothing."""
+    if not isinstance(emoji, str) or not emoji_valid(emoji):
+        raise bad_request("field 'emoji' must be a known short name or one emoji, got"
+                          f" {emoji!r:.40}")
+    sent = await _sent(actor, room_id, message_id)
+    count, version, changed = await run_db(_react_db, sent, actor.principal.id, emoji, add)
+    reply: dict[str, Any] = {"message": sent.id, "emoji": emoji, "count": count, "seq": None}
+    if changed:
+        event = await send_event(
+            ROOM.stream(room_id), REACTION_ADDED if add else REACTION_REMOVED, {
+                "room": room_id, "message": sent.id, "emoji": emoji,
+                "user": actor.principal.public(), "count": count, "version": version})
+        reply["seq"] = event.seq
+    return reply

@@ -72,3 +72,75 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} in room {self.room_id}"
+
+
+# --- what changes about a message after it is sent ---------------------------
+# Written by the actions before their event is appended (database first): the
+# version a change gets is assigned here, atomically, so events that reach the
+# journal in another order still converge (clients keep the highest version).
+# A message's own row may not be persisted yet, so these refer to it by id only.
+
+
+class MessageState(models.Model):
+    """A message that was edited or deleted: its latest body and version."""
+
+    message_id = models.CharField(primary_key=True, max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    body = models.TextField(null=True)  # null once deleted
+    version = models.IntegerField(default=1)  # 1: as sent; each edit adds one
+    edited_at = models.DateTimeField(null=True)
+    deleted_at = models.DateTimeField(null=True)
+    # Who deleted it, when not the author (a moderator or administrator).
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"state of message {self.message_id}"
+
+
+class MessageVersion(models.Model):
+    """Every body a message had, from version 1 (as sent), while it is not deleted."""
+
+    message_id = models.CharField(max_length=32)
+    version = models.IntegerField()
+    body = models.TextField()
+    at = models.DateTimeField()
+    # The author for version 1; whoever edited for the others (moderators may).
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                           related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message_id", "version"],
+                                               name="message_version_unique")]
+
+
+class Reaction(models.Model):
+    """One employee's reaction with one emoji to one message."""
+
+    message_id = models.CharField(max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+",
+                             db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message_id", "user", "emoji"],
+                                               name="reaction_unique")]
+
+
+class ReactionCount(models.Model):
+    """How many reacted to a message with an emoji; `version` grows with each change,
+    so a reaction event that reaches a client late never undoes a newer count."""
+
+    message_id = models.CharField(max_length=32)
+    emoji = models.CharField(max_length=64)
+    count = models.IntegerField(default=0)
+    version = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message_id", "emoji"],
+                                               name="reaction_count_unique")]

@@ -42,8 +42,14 @@ NO_SUCH_USER = 876_543_210_987
 CODECS = ["json", "msgpack"]
 
 # Ops that name a room (or a room stream): a non-member is refused on each.
-ROOM_OPS = ["rooms.invite", "rooms.leave", "rooms.members", "message.send", "history",
-            "resume", "read", "typing"]
+# The message ops run in this order on one message, so the delete comes last.
+MESSAGE_OPS = ["message.edit", "message.versions", "reaction.add", "reaction.remove",
+               "message.delete"]
+ROOM_OPS = ["rooms.invite", "rooms.leave", "rooms.members", "message.send", *MESSAGE_OPS,
+            "history", "resume", "read", "typing"]
+# Changing someone else's message: refused to anyone but moderators and admins.
+AUTHOR_ONLY = {"message.edit", "message.delete"}
+NO_MESSAGE = "0" * 32
 # Ops that name no room.
 OTHER_OPS = ["ping", "rooms.list", "rooms.create", "presence.set", "presence.query",
              "presence.subscribe", "employees.search"]
@@ -61,9 +67,15 @@ def ops_in_source() -> list[str]:
     raise AssertionError("no OPS table in consumers/ops.py")
 
 
-def room_request(op: str, room: int, *, invitee: str, seq: int = 1) -> dict[str, Any]:
-    """Well-formed fields of a room op aimed at `room`."""
+def room_request(op: str, room: int, *, invitee: str, seq: int = 1,
+                 message: str = NO_MESSAGE) -> dict[str, Any]:
+    """Well-formed fields of a room op aimed at `room` (and `message` in it)."""
     return {
+        "message.edit": {"room": room, "message": message, "body": "edited"},
+        "message.versions": {"room": room, "message": message},
+        "reaction.add": {"room": room, "message": message, "emoji": "tada"},
+        "reaction.remove": {"room": room, "message": message, "emoji": "tada"},
+        "message.delete": {"room": room, "message": message},
         "rooms.invite": {"room": room, "users": [invitee]},
         "rooms.leave": {"room": room},
         "rooms.members": {"room": room},
@@ -146,6 +158,7 @@ class World:
         self.room = 0  # R: owner, deactivated, revoked
         self.guest_room = 0  # GR: owner, guest
         self.head = 0  # last seq of R
+        self.guest_message = ""  # the owner's message in the guest's room
 
     async def build(self) -> World:
         stack = self.stack
@@ -164,8 +177,9 @@ class World:
             self.head = ack["seq"]
         g = await owner.ask("rooms.create", 2, name="Audit", members=[self.guest])
         self.guest_room = g["room"]["id"]
-        await owner.ask("message.send", 3, room=self.guest_room, body="welcome",
-                        client_id="world-g")
+        welcome = await owner.ask("message.send", 3, room=self.guest_room, body="welcome",
+                                  client_id="world-g")
+        self.guest_message = welcome["id"]
         await owner.close()
         return self
 
@@ -188,13 +202,15 @@ async def test_member_gets_ok_on_every_op(stack: Stack, world: World, codec: str
     base = (await owner.ask("rooms.create", "b", name="Baseline",
                             members=[world.outsider]))["room"]["id"]
     refs = itertools.count(100)
+    mine = (await owner.ask("message.send", "m", room=base, body="baseline",
+                            client_id=f"baseline-{codec}"))["id"]
     for op in [o for o in OTHER_OPS]:
         ref = next(refs)
         assert_ok(await owner.ask(op, ref, **other_request(op, about=world.ids[world.outsider])),
                   ref, op)
     for op in [o for o in ROOM_OPS if o != "rooms.leave"] + ["rooms.leave"]:
         ref = next(refs)
-        fields = room_request(op, base, invitee=world.invitee)
+        fields = room_request(op, base, invitee=world.invitee, message=mine)
         assert_ok(await owner.ask(op, ref, **fields), ref, op)
     await owner.close()
 
@@ -251,8 +267,9 @@ async def test_guest_is_forbidden_where_documented(stack: Stack, world: World,
     for op in [o for o in ROOM_OPS if o != "rooms.leave"]:
         ref = next(refs)
         frame = await guest.ask(op, ref, **room_request(op, world.guest_room,
-                                                        invitee=world.invitee))
-        if op == "rooms.invite":
+                                                        invitee=world.invitee,
+                                                        message=world.guest_message))
+        if op == "rooms.invite" or op in AUTHOR_ONLY:
             assert_forbidden(frame, ref, op)
         else:
             assert_ok(frame, ref, op)

@@ -1,0 +1,78 @@
+"""Stored room events shown as their messages are now (history and resume).
+
+Events are stored as they were sent, but a reader who pages back or resumes
+must see each message as it is now: its latest body, its reactions (and which
+are theirs), or a tombstone once it is deleted, so no deleted body leaves the
+server again. Live events need none of this: they are the change itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from realtime.access import Reader
+from realtime.db import run_db
+from rooms.events import MESSAGE_CREATED, MESSAGE_UPDATED
+from rooms.selectors import Now, now_of
+
+_SHOWN = (MESSAGE_CREATED.name, MESSAGE_UPDATED.name)
+
+
+def _ms(when: Any) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def message_now(data: dict[str, Any], now: Now) -> dict[str, Any]:
+    """The data of a message.created event for the message as it is now (`data`
+    itself when nothing changed)."""
+    mid = data["id"]
+    state = now.states.get(mid)
+    if state is not None and state.deleted_at is not None:
+        return {**data, "body": "", "deleted": True}
+    changed: dict[str, Any] = {}
+    if state is not None and state.version > 1:
+        changed.update(body=state.body, version=state.version, edited_at=_ms(state.edited_at))
+    chips = [{"emoji": emoji, "count": count, "mine": (mid, emoji) in now.mine,
+              "version": version}
+             for emoji, (count, version) in now.counts.get(mid, {}).items() if count > 0]
+    if chips:
+        changed["reactions"] = chips
+    return {**data, **changed} if changed else data
+
+
+def _frame(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+async def restate(reader: Reader, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The room kind's `restate` (realtime.access.StreamKind)."""
+    return await restate_for(reader.principal.id, rows)
+
+
+async def restate_for(reader_id: int, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """`rows` (seq, frame) with every message event showing its message as it is now."""
+    events: dict[int, dict[str, Any]] = {}
+    for seq, frame in rows:
+        if '"type":"message.' in frame:  # a cheap filter; the parse below decides
+            event = json.loads(frame)
+            if event["type"] in _SHOWN:
+                events[seq] = event
+    if not events:
+        return rows
+    now = await run_db(now_of, sorted({e["data"]["id"] for e in events.values()}), reader_id)
+    out = []
+    for seq, frame in rows:
+        event = events.get(seq)
+        if event is not None:
+            data = event["data"]
+            if event["type"] == MESSAGE_CREATED.name:
+                event["data"] = message_now(data, now)
+            else:
+                state = now.states.get(data["id"])
+                if state is not None and state.deleted_at is not None:
+                    event["data"] = {**data, "body": "", "deleted": True}
+            if event["data"] is not data:
+                frame = _frame(event)
+        out.append((seq, frame))
+    return out
