@@ -443,10 +443,22 @@ function updateTimelineNode(el, entry) {
     h("div", { class: "msg-main" },
       entry.compact ? h("span", { class: "sr-only" }, `${author}, ${formatTime(m.ts)}: `)
         : h("div", { class: "msg-meta" }, h("span", { class: "author" }, author), time),
-      h("p", { class: "msg-text" }, richText(m.body)),
+      m.deleted ? h("p", { class: "msg-text deleted" }, "This message was deleted.")
+        : h("p", { class: "msg-text" }, richText(m.body),
+          m.edition > 1 ? h("span", { class: "edited", title: m.edited_at
+            ? `Edited ${formatFull(m.edited_at)}` : "Edited" }, " (edited)") : null),
+      reactionChips(m),
       messageState(m)),
   ];
   el.replaceChildren(...children);
+}
+
+function reactionChips(m) {
+  if (!m.reactions || m.reactions.size === 0) return null;
+  return h("ul", { class: "reactions", "aria-label": "Reactions" },
+    ...[...m.reactions.values()].map((c) => h("li", {
+      class: c.mine ? "reaction mine" : "reaction", title: c.mine ? "You reacted" : null,
+    }, h("span", { class: "emoji" }, /^[a-z0-9_+-]+$/.test(c.emoji) ? `:${c.emoji}:` : c.emoji), h("span", { class: "count" }, String(c.count)))));
 }
 
 function messageState(m) {

@@ -268,6 +268,9 @@ export class Store extends EventTarget {
         room.timeline.set(key, {
           key, kind: "message", seq: ev.seq, id: data.id, author: data.author,
           body: data.body, ts: data.ts, client_id: data.client_id, status: "sent", version: 0,
+          // As it is now (history and resume restate a message: docs/protocol.md).
+          edition: data.version || 1, edited_at: data.edited_at || null,
+          deleted: Boolean(data.deleted), reactions: chipsOf(data.reactions),
         });
       }
       room.bySeq.set(ev.seq, key);
@@ -319,6 +322,7 @@ export class Store extends EventTarget {
     }
     if (frame.seq === undefined || frame.seq === null) return;
     this._addToTimeline(room, frame);
+    this._onMessageChange(room, type, data);
     if (type === "room.created" && data.room && data.room.members) {
       room.members = new Map(data.room.members.map((u) => [u.id, u]));
       if (data.room.name) room.name = data.room.name;
@@ -342,6 +346,34 @@ export class Store extends EventTarget {
     room.version++;
     if (this.isReading(room.id)) this.markRead(room);
     this.changed();
+  }
+
+  /** An edit, delete or reaction: applied when its version is newer than what we show
+   * (two changes made at once may arrive in the other order; the higher version wins). */
+  _onMessageChange(room, type, data) {
+    if (!room.timeline || !MESSAGE_CHANGES.includes(type)) return;
+    const id = type.startsWith("reaction.") ? data.message : data.id;
+    const item = [...room.timeline.values()].find((m) => m.kind === "message" && m.id === id);
+    if (!item) return; // not loaded: history will show it as it is now
+    // A message this tab sent was shown before the server knew it: nothing changed yet.
+    item.edition = item.edition || 1;
+    item.reactions = item.reactions || new Map();
+    if (type === "message.updated") {
+      if (item.deleted || data.version <= item.edition) return;
+      Object.assign(item, { body: data.body, edition: data.version, edited_at: data.edited_at });
+    } else if (type === "message.deleted") {
+      Object.assign(item, { body: "", deleted: true, reactions: new Map() });
+    } else {
+      const known = item.reactions.get(data.emoji);
+      if (known && data.version <= known.version) return;
+      const mine = this.me && data.user.id === this.me.id
+        ? type === "reaction.added" : Boolean(known && known.mine);
+      if (data.count > 0) {
+        item.reactions.set(data.emoji, { emoji: data.emoji, count: data.count, mine,
+          version: data.version });
+      } else item.reactions.delete(data.emoji);
+    }
+    item.version++;
   }
 
   _onUserEvent(type, data) {
@@ -583,6 +615,14 @@ export class Store extends EventTarget {
     for (const e of reply.employees) this.users.set(e.id, { id: e.id, username: e.username, name: e.name });
     return reply.employees;
   }
+}
+
+const MESSAGE_CHANGES = ["message.updated", "message.deleted", "reaction.added",
+  "reaction.removed"];
+
+/** A message's reaction chips by emoji, from history's `reactions`. */
+function chipsOf(reactions) {
+  return new Map((reactions || []).map((c) => [c.emoji, { ...c }]));
 }
 
 function newClientId() {
