@@ -98,13 +98,13 @@ def valid_stream(name: object) -> bool:
     return parsed is not None and parsed[0] in KINDS
 
 
-def can_read(reader: Reader, stream: str) -> bool:
-    kind = KINDS.get(stream.partition(":")[0])
-    return kind is not None and kind.can_read(reader, stream)
-
-
 def kind_of(stream: str) -> StreamKind | None:
     return KINDS.get(stream.partition(":")[0])
+
+
+def can_read(reader: Reader, stream: str) -> bool:
+    kind = kind_of(stream)
+    return kind is not None and kind.can_read(reader, stream)
 
 
 def held_by(user_id: int) -> set[str]:

@@ -370,14 +370,14 @@ def _state_for_update(sent: selectors.Sent) -> MessageState:
     return MessageState.objects.select_for_update().get(pk=sent.id)
 
 
-def _edit_db(sent: selectors.Sent, editor_id: int, body: str) -> MessageState | None:
-    """The message's new state, or None when the body is unchanged."""
+def _edit_db(sent: selectors.Sent, editor_id: int, body: str) -> tuple[MessageState, bool]:
+    """The message's state after the edit, and whether the body changed."""
     with transaction.atomic():
         state = _state_for_update(sent)
         if state.deleted_at is not None:
             raise _deleted(sent.id)
         if state.body == body:
-            return None
+            return state, False
         if state.version == 1:  # the first edit keeps the body as sent
             MessageVersion.objects.create(
                 message_id=sent.id, version=1, body=sent.body, by_id=sent.author_id,
@@ -387,7 +387,7 @@ def _edit_db(sent: selectors.Sent, editor_id: int, body: str) -> MessageState | 
         state.save(update_fields=["version", "body", "edited_at"])
         MessageVersion.objects.create(message_id=sent.id, version=state.version, body=body,
                                       at=state.edited_at, by_id=editor_id)
-    return state
+    return state, True
 
 
 async def edit_message(actor: Actor, *, room_id: int, message_id: str,
@@ -395,14 +395,12 @@ async def edit_message(actor: Actor, *, room_id: int, message_id: str,
     sent = await _sent(actor, room_id, message_id)
     _may_change(actor, sent, "edit this message")
     _check_body(body)
-    state = await run_db(_edit_db, sent, actor.principal.id, body)
-    if state is None:
-        current = await run_db(selectors.state_of, sent.id)
-        return {"id": sent.id, "version": current.version if current else 1, "seq": None}
-    edited_at = int(state.edited_at.timestamp() * 1000)
+    state, changed = await run_db(_edit_db, sent, actor.principal.id, body)
+    if not changed:
+        return {"id": sent.id, "version": state.version, "seq": None}
     event = await send_event(ROOM.stream(room_id), MESSAGE_UPDATED, {
         "id": sent.id, "room": room_id, "body": body, "version": state.version,
-        "edited_at": edited_at, "by": actor.principal.public()})
+        "edited_at": selectors.ms(state.edited_at), "by": actor.principal.public()})
     return {"id": sent.id, "version": state.version, "seq": event.seq}
 
 
@@ -472,7 +470,7 @@ async def react(actor: Actor, *, room_id: int, message_id: str, emoji: str,
                 add: bool) -> dict[str, Any]:
     """reaction.add (`add`) or reaction.remove: idempotent per (user, message, emoji);
     a call that changes nothing is answered ok with `seq` null and sends nothing."""
-    if not isinstance(emoji, str) or not emoji_valid(emoji):
+    if not emoji_valid(emoji):
         raise bad_request("field 'emoji' must be a known short name or one emoji, got"
                           f" {emoji!r:.40}")
     sent = await _sent(actor, room_id, message_id)

@@ -14,13 +14,14 @@ from typing import Any
 from realtime.access import Reader
 from realtime.db import run_db
 from rooms.events import MESSAGE_CREATED, MESSAGE_UPDATED
-from rooms.selectors import Now, now_of
+from rooms.selectors import Now, ms, now_of
 
 _SHOWN = (MESSAGE_CREATED.name, MESSAGE_UPDATED.name)
 
 
-def _ms(when: Any) -> int:
-    return int(when.timestamp() * 1000)
+def _tombstone(data: dict[str, Any]) -> dict[str, Any]:
+    """A message event's data once its message is deleted: the body gone."""
+    return {**data, "body": "", "deleted": True}
 
 
 def message_now(data: dict[str, Any], now: Now) -> dict[str, Any]:
@@ -29,10 +30,10 @@ def message_now(data: dict[str, Any], now: Now) -> dict[str, Any]:
     mid = data["id"]
     state = now.states.get(mid)
     if state is not None and state.deleted_at is not None:
-        return {**data, "body": "", "deleted": True}
+        return _tombstone(data)
     changed: dict[str, Any] = {}
     if state is not None and state.version > 1:
-        changed.update(body=state.body, version=state.version, edited_at=_ms(state.edited_at))
+        changed.update(body=state.body, version=state.version, edited_at=ms(state.edited_at))
     chips = [{"emoji": emoji, "count": count, "mine": (mid, emoji) in now.mine,
               "version": version}
              for emoji, (count, version) in now.counts.get(mid, {}).items() if count > 0]
@@ -71,7 +72,7 @@ async def restate_for(reader_id: int, rows: list[tuple[int, str]]) -> list[tuple
             else:
                 state = now.states.get(data["id"])
                 if state is not None and state.deleted_at is not None:
-                    event["data"] = {**data, "body": "", "deleted": True}
+                    event["data"] = _tombstone(data)
             if event["data"] is not data:
                 frame = _frame(event)
         out.append((seq, frame))

@@ -71,17 +71,24 @@ async def list_rooms(user_id: int) -> list[dict[str, Any]]:
         room["last_seq"] = heads[stream]
         # The newest events answer both questions in one read.
         recent = await streams.read(stream, limit=UNREAD_CAP) if room["last_seq"] else []
-        recent = await restate_for(user_id, recent)
-        messages = [(seq, event["data"]) for seq, event in
-                    ((seq, json.loads(frame)) for seq, frame in recent)
+        messages = [(seq, frame, event["data"]) for seq, frame, event in
+                    ((seq, frame, json.loads(frame)) for seq, frame in recent)
                     if event["type"] == MESSAGE_CREATED.name]
-        room["unread"] = sum(1 for seq, data in messages
+        room["unread"] = sum(1 for seq, _, data in messages
                              if seq > room["read_seq"] and data["author"]["id"] != user_id)
-        room["last_message"] = messages[-1][1] if messages else None
+        room["last_message"] = None
+        if messages:  # shown as it is now (edited, or a tombstone)
+            [(_, shown)] = await restate_for(user_id, [messages[-1][:2]])
+            room["last_message"] = json.loads(shown)["data"]
     return rooms
 
 
 # --- one message, as it is now -----------------------------------------------
+
+
+def ms(when: Any) -> int:
+    """A datetime as the protocol's milliseconds since the epoch."""
+    return int(when.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ def _stored(message_id: str) -> Sent | None:
     if row is None:
         return None
     room_id, author_id, body, created = row
-    return Sent(message_id, room_id, author_id, body, int(created.timestamp() * 1000))
+    return Sent(message_id, room_id, author_id, body, ms(created))
 
 
 async def sent_message(room_id: int, message_id: str) -> Sent | None:
@@ -142,7 +149,7 @@ def versions_of(sent: Sent) -> list[dict[str, Any]]:
     if not rows:
         author = Employee.objects.get(pk=sent.author_id)
         return [{"version": 1, "body": sent.body, "ts": sent.ts, "by": author.public()}]
-    return [{"version": v.version, "body": v.body, "ts": int(v.at.timestamp() * 1000),
+    return [{"version": v.version, "body": v.body, "ts": ms(v.at),
              "by": v.by.public()} for v in rows]
 
 

@@ -218,3 +218,14 @@ async def test_a_client_resuming_across_an_edit_a_reaction_and_a_delete_converge
     assert fresh[ack["id"]]["deleted"] is True
     assert fresh[kept["id"]]["body"] == "kept, edited"
     await asyncio.gather(writer.close(), back.close())
+
+
+async def test_rooms_list_shows_the_last_message_as_it_is_now(stack: Stack) -> None:
+    writer, reader, room, ack = await _room_of_two(stack)
+    await writer.edit_message(room["id"], ack["id"], "the plan")
+    [listed] = [r for r in (await reader.request("rooms.list"))["rooms"] if r["id"] == room["id"]]
+    assert (listed["last_message"]["body"], listed["last_message"]["version"]) == ("the plan", 2)
+    await writer.delete_message(room["id"], ack["id"])
+    [listed] = [r for r in (await reader.request("rooms.list"))["rooms"] if r["id"] == room["id"]]
+    assert (listed["last_message"]["body"], listed["last_message"]["deleted"]) == ("", True)
+    await asyncio.gather(writer.close(), reader.close())
