@@ -11,6 +11,14 @@ per delivery from /proc/<pid>/stat, server RSS, and the load client's own CPU):
 
   fanout      1,000 members in one room, one sender, paced rate stepped up until
               p99 > 150 ms or any loss; JSON and msgpack; the highest rate that held
+  reactions   the same ladder with reaction.add / reaction.remove instead of messages
+              (each op is one reaction event to all 1,000; JSON; reported as
+              "fanout_reactions" next to the message ladders, with the same ratios)
+  roundtable  a live round table on two server processes (one on embedded): the 1,000
+              members open it (roundtable.get) and vote on its 10 questions within 5 s
+              (ranking events per viewer against their bound, final counts, zero loss,
+              vote ack latency); then the fan-out ladder with question.ask into it instead of
+              message.send ("fanout_questions", with the same ratios as messages)
   ackhalf     ack latency p99 while fan-out runs at half that rate (+ a probe chat)
   resume      1,000 clients reconnect at once and each resumes 100 missed messages
   rooms       100 rooms x 10 members, everyone chatting, total rate stepped up
@@ -35,9 +43,11 @@ import bisect
 import collections
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -61,6 +71,8 @@ SHORT: dict[str, Any] = {
     "chat_start": 20.0, "chat_step_s": 3.0,
     "ackhalf_s": 5.0, "idle_n": 2000, "burst_n": 10000, "resume_clients": 1000,
     "resume_missed": 100, "daphne": False, "resume_paced": False, "resume_limit": 60.0,
+    # Round tables: the votes are sent within this window (the issue: "within 5 s").
+    "rt_vote_s": 4.0, "rt_questions": 10,
 }
 FULL: dict[str, Any] = {
     # 6-second steps: at the rates that matter (>= 20 msgs/s) a step is >= 120,000
@@ -70,7 +82,8 @@ FULL: dict[str, Any] = {
     "stock_step_s": 10.0, "chat_step_s": 5.0, "ackhalf_s": 15.0, "idle_n": 10000,
     "burst_n": 100000, "daphne": True, "resume_paced": True, "resume_limit": 120.0,
 }
-SCENARIOS = ["fanout", "ackhalf", "resume", "rooms", "idle", "persist", "baselines"]
+SCENARIOS = ["fanout", "reactions", "roundtable", "ackhalf", "resume", "rooms", "idle",
+             "persist", "baselines"]
 BASELINES = ["pure", "stock"]  # `--only pure` / `--only stock`: one baseline
 
 
@@ -291,6 +304,67 @@ async def _make_rooms(url: str, users: list[dict[str, Any]], plan: dict[str, Any
     return out
 
 
+async def _make_roundtable(url: str, host: dict[str, Any], askers: list[dict[str, Any]]
+                          ) -> dict[str, Any]:
+    """A live round table for everyone, hosted by an executive (only executives and
+    admins create them), with one approved question from each asker (no
+    pre-moderation); {id, questions: [ids]}."""
+    from colloquy_client import Client
+
+    client = Client(url, token=host["token"])
+    await client.connect()
+    try:
+        # Creating and starting notify the whole audience (every bench employee): long
+        # timeouts, the full mode has 11,000 of them.
+        made = await client.request("roundtable.create", timeout=600, title="Ask the CEO",
+                                    description="bench", starts_at=int(time.time() * 1000),
+                                    hosts=[host["username"]], audience={"kind": "everyone"})
+        rid = int(made["roundtable"]["id"])
+        await client.request("roundtable.start", timeout=600, roundtable=rid)
+    finally:
+        await client.close()
+
+    async def ask(k: int, user: dict[str, Any]) -> int:
+        asker = Client(url, token=user["token"])
+        await asker.connect()
+        try:
+            reply = await asker.request("question.ask", timeout=60, roundtable=rid,
+                                        body=f"Question {k}: what comes next?",
+                                        client_id=f"setup-{k}")
+            return int(reply["question"]["id"])
+        finally:
+            await asker.close()
+
+    return {"id": rid, "questions": list(await asyncio.gather(
+        *(ask(k, u) for k, u in enumerate(askers))))}
+
+
+def vote_plan(voters: list[int], questions: list[int], seed: int = 14
+              ) -> tuple[list[list[int]], collections.Counter[int]]:
+    """[voter, question] in a shuffled order, and the distinct votes per question.
+    Every voter votes on 1 to 3 questions (40% a second, 15% a third), the first
+    questions more popular than the last; 5% vote on one of theirs again (a double
+    click), which must not count twice."""
+    rng = random.Random(seed)
+    weights = [len(questions) - k for k in range(len(questions))]
+    votes: list[list[int]] = []
+    distinct: collections.Counter[int] = collections.Counter()
+    for voter in voters:
+        n = 1 + (rng.random() < 0.40) + (rng.random() < 0.15)
+        chosen: list[int] = []
+        while len(chosen) < n:
+            q = rng.choices(questions, weights)[0]
+            if q not in chosen:
+                chosen.append(q)
+        for q in chosen:
+            votes.append([voter, q])
+            distinct[q] += 1
+        if rng.random() < 0.05:
+            votes.append([voter, chosen[0]])
+    rng.shuffle(votes)
+    return votes, distinct
+
+
 # --- the run ------------------------------------------------------------------------
 
 
@@ -323,7 +397,7 @@ class Bench:
     def ladder(self, load: Load, server: Proc, extra_pids: dict[str, int | None],
                sender: int, room: int, receivers: list[int], kind: str, start: float,
                step_s: float, stop_p99: float, rates: list[float] | None = None,
-               label: str = "") -> dict[str, Any]:
+               label: str = "", cmd: str = "fanout") -> dict[str, Any]:
         cfg = self.cfg
         steps: list[dict[str, Any]] = []
         pids = {"server": server.pid, "client": load.pid, "redis": self.redis_pid, **extra_pids}
@@ -342,9 +416,11 @@ class Bench:
 
         def attempt(rate: float) -> dict[str, Any]:
             meter = CpuMeter(pids)
-            res = load.call("fanout", sender=sender, room=room, rate=rate, duration=step_s,
-                            receivers=receivers, kind=kind, drain_max=cfg["drain_max"],
-                            stall=cfg["stall"])
+            # `reactions` steps take no kind: they are Colloquy's alone.
+            extra = {"kind": kind} if cmd == "fanout" else {}
+            res = load.call(cmd, sender=sender, room=room, rate=rate, duration=step_s,
+                            receivers=receivers, drain_max=cfg["drain_max"],
+                            stall=cfg["stall"], **extra)
             annotate(res, meter.stop(), server.pid, load.pid)
             res["held"] = held(res)
             log(f"  {label} {brief(res)}")
@@ -410,13 +486,14 @@ class Bench:
         # Idle sockets belong to users outside the 1,000-member room (index 1001 on):
         # the room's presence fan-out is measured by the fan-out scenario's connects.
         n_users = max(cfg["idle_n"] + 1001, 2200)
+        executive = n_users  # one more, outside every other scenario: creates round tables
         stack = ColloquyStack(profile, self.logdir)
         run: dict[str, Any] = {"profile": profile}
         self.results["runs"][f"colloquy-{profile}"] = run
         try:
             log(f"colloquy/{profile}: migrate, {n_users} users with tokens")
             t0 = time.monotonic()
-            stack.setup(n_users)
+            stack.setup(n_users + 1, roles={executive: "executive"})
             users = stack.users
             n = cfg["receivers"]
             plan = {
@@ -428,18 +505,37 @@ class Bench:
             server, port = stack.start_server(cpus=self.server_cpus)
             url = f"ws://127.0.0.1:{port}/ws/"
             rooms = asyncio.run(_make_rooms(url, users, plan))
+            roundtable = None
+            if self.want("roundtable"):
+                # For everyone; the fan-out room's members are its viewers, and 10 of
+                # them asked its questions.
+                askers = [users[i] for i in plan["fanout"][1:1 + cfg["rt_questions"]]]
+                roundtable = asyncio.run(_make_roundtable(url, users[executive], askers))
+                roundtable["ranking_per_second"] = float(stack.manage(
+                    "shell", "-c", "from django.conf import settings; "
+                    "print(settings.ROUNDTABLE_RANKING_PER_SECOND)").split()[-1])
+                run["roundtable_id"] = roundtable["id"]
             stack.stop(server)
             run["setup_s"] = round(time.monotonic() - t0, 1)
             run["room_ids"] = {k: v for k, v in rooms.items() if k != "chat"}
             log(f"colloquy/{profile}: setup done in {run['setup_s']}s")
             persister = stack.start_persister() if profile == "services" else None
             ctx = {"stack": stack, "users": users, "plan": plan, "rooms": rooms,
-                   "persister": persister}
+                   "persister": persister, "roundtable": roundtable}
             todo: list[tuple[str, Any]] = []
             if self.want("fanout"):
                 for codec in ("json", "msgpack"):
                     todo.append((f"fanout_{codec}",
                                  lambda c=codec: self.colloquy_fanout(run, ctx, c)))
+            if self.want("reactions"):
+                todo.append(("reactions", lambda: self.colloquy_reactions(run, ctx)))
+            if self.want("roundtable"):
+                # The votes first, on the round table's 10 questions alone; the question
+                # ladder then adds thousands more to it.
+                todo.append(("roundtable_votes",
+                             lambda: self.colloquy_roundtable_votes(run, ctx)))
+                todo.append(("fanout_questions",
+                             lambda: self.colloquy_roundtable_questions(run, ctx)))
             if (self.want("ackhalf") or self.want("resume")) and not self.want("fanout"):
                 todo.append(("ackhalf", lambda: self.colloquy_ackhalf_resume(run, ctx, None)))
             if cfg["daphne"] and self.want("fanout") and profile == "services":
@@ -516,6 +612,167 @@ class Bench:
                 self.colloquy_ackhalf_resume(run, ctx, lad["max_held_rate"],
                                              reuse=(load, proc, _port, info))
             return lad["max_held_rate"]
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def colloquy_reactions(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        cfg, stack, users, plan = self.cfg, ctx["stack"], ctx["users"], ctx["plan"]
+        key = "fanout_reactions"
+        log(f"colloquy/{stack.profile}: {key} ({cfg['receivers']} members)")
+        load, proc, _port, info = self._fanout_setup(ctx, "json")
+        try:
+            persister = ctx.get("persister")
+            lad = self.ladder(load, proc, {"persister": persister.pid if persister else None},
+                              users[plan["fanout"][0]]["id"], ctx["rooms"]["fanout"],
+                              [users[i]["id"] for i in plan["fanout"][1:]], "colloquy",
+                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key,
+                              cmd="reactions")
+            run[key] = {**info, **lad}
+            log(f"  {key}: max held rate {lad['max_held_rate']} reactions/s")
+        finally:
+            load.close()
+            stack.stop(proc)
+
+    def colloquy_roundtable_votes(self, run: dict[str, Any], ctx: dict[str, Any]) -> None:
+        """The round table watched by the fan-out room's members, on two server
+        processes (every other socket on each; one on the embedded profile), all of
+        them voting within cfg["rt_vote_s"] seconds."""
+        cfg, stack, users, plan, rt = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
+                                       ctx["roundtable"])
+        key = "roundtable_votes"
+        viewers = [users[i] for i in plan["fanout"][1:]]
+        ids = [u["id"] for u in viewers]
+        # The embedded profile's bus is in-process (another process's events reach its
+        # sockets only on resume): one process there.
+        n_servers = 2 if stack.profile == "services" else 1
+        log(f"colloquy/{stack.profile}: {key} ({len(viewers)} viewers and voters on "
+            f"{n_servers} server process(es), round table {rt['id']})")
+        # Both processes on the server core: the point is what crosses processes (each
+        # gathers its own rankings), not two cores' throughput.
+        procs: list[Proc] = []
+        ports: list[int] = []
+        for _ in range(n_servers):
+            proc, port = stack.start_server(cpus=self.server_cpus)
+            procs.append(proc)
+            ports.append(port)
+        load = Load(self.client_cpus)
+        persister = ctx.get("persister")
+        out: dict[str, Any] = {"servers": n_servers, "server_ports": ports,
+                               "viewers": len(viewers), "roundtable": rt["id"],
+                               "questions": rt["questions"]}
+        run[key] = out
+        try:
+            specs = [{**colloquy_spec(u), "port": ports[k % n_servers]}
+                     for k, u in enumerate(viewers)]
+            out["connect"] = load.call("connect", host="127.0.0.1", port=ports[0], path="/ws/",
+                                       specs=specs, concurrency=50)
+            load.call("first", ids=ids)
+            out["reopened_after_connect"] = load.call("reopen")
+            out["settle_s"] = settle([*(p.pid for p in procs), self.redis_pid,
+                                      persister.pid if persister else None])
+            watch = load.call("rt_watch", ids=ids, roundtable=rt["id"])
+            out["watch"] = watch
+            log(f"  roundtable.get by {watch['ok']} of {watch['sockets']} at once: p50 "
+                f"{watch['get_ms']['p50']} p99 {watch['get_ms']['p99']} max "
+                f"{watch['get_ms']['max']} ms, errors {watch['errors']}")
+            before = {int(q): n for q, n in watch["questions"].items()}
+            votes, distinct = vote_plan(ids, rt["questions"])
+            want_all = {q: before.get(q, 0) + distinct[q] for q in rt["questions"]}
+            rate = rt["ranking_per_second"]
+            meter = CpuMeter({**{f"server_{k}": p.pid for k, p in enumerate(procs)},
+                              "persister": persister.pid if persister else None,
+                              "redis": self.redis_pid, "client": load.pid})
+            cast = load.call("rt_vote", votes=votes, window=cfg["rt_vote_s"])
+            # Past the last gathered period of either process, and its append.
+            time.sleep(2 / rate + 0.5)
+            out["cpu"] = meter.stop()
+            out["votes"] = {**cast, "planned": len(votes), "distinct": sum(distinct.values()),
+                            "repeats": len(votes) - sum(distinct.values()),
+                            "voters": len(ids), "per_question": dict(distinct)}
+            final = load.call("request", sid=ids[0],
+                              frame={"op": "roundtable.get", "roundtable": rt["id"]})
+            shown = {q["id"]: q["votes"] for q in final.get("questions", [])
+                     if q["id"] in want_all}
+            listed = ",".join(str(q) for q in rt["questions"])
+            rows = dict(stack.sql(f"SELECT question_id, count(*) FROM roundtables_vote "
+                                  f"WHERE question_id IN ({listed}) GROUP BY question_id"))
+            stored = {q: int(rows.get(q, 0)) for q in rt["questions"]}
+            # The viewers' last rankings name only questions that got votes.
+            want = {q: n for q, n in want_all.items() if distinct[q]}
+            check = load.call("rt_check", head=final["seq"], want=want,
+                              t_last_ack_us=cast["t_last_ack_us"])
+            carried = sum(1 for n in cast["acked_by_port"].values() if n)
+            span = cast["span_s"] or 0.0
+            bound = carried * (math.ceil(span * rate) + 1)
+            out.update({
+                "ranking_per_second": rate, "processes_with_votes": carried,
+                "duration_s": span,
+                "bound": bound,
+                "bound_formula": "processes that carried votes x (ceil(duration_s x "
+                                 "ROUNDTABLE_RANKING_PER_SECOND) + 1); duration_s: the first "
+                                 "vote sent to the last vote acked",
+                "final_head": final.get("seq"), "check": check,
+                "expected": want_all, "roundtable_get": shown, "vote_rows": stored,
+                "final_get_ms": final.get("latency_ms"),
+            })
+            out["verdicts"] = {
+                "votes_within_5s": cast["send_s"] <= 5.0 and cast["unacked"] == 0
+                and not cast["errors"] and cast["skipped"] == 0,
+                "rankings_within_bound": check["rankings_max"] is not None
+                and check["rankings_max"] <= bound,
+                "final_counts_exact": shown == want_all and stored == want_all
+                and check["viewers_last_exact"] == check["viewers"],
+                "zero_loss": check["missing"] == 0 and check["dups"] == 0
+                and check["viewers_behind_head"] == 0 and check["unwatched"] == 0
+                and check["viewers"] == len(ids),
+            }
+            log(f"  votes: {cast['acked']} acked of {len(votes)} ({out['votes']['distinct']} "
+                f"distinct) sent in {cast['send_s']} s, last ack after {span} s; ack p50 "
+                f"{cast['ack_ms']['p50']} p99 {cast['ack_ms']['p99']} max "
+                f"{cast['ack_ms']['max']} ms; errors {cast['errors']}, by port "
+                f"{cast['acked_by_port']}")
+            log(f"  rankings per viewer: max {check['rankings_max']} median "
+                f"{check['rankings_median']} (bound {bound}); last exact at "
+                f"{check['viewers_last_exact']}/{check['viewers']} viewers; roundtable.get "
+                f"{'=' if shown == want_all else '≠'} distinct votes; rows "
+                f"{'=' if stored == want_all else '≠'}; missing {check['missing']}, dups "
+                f"{check['dups']}, behind {check['viewers_behind_head']}; "
+                f"verdicts {out['verdicts']}")
+        finally:
+            load.close()
+            for proc in procs:
+                stack.stop(proc)
+
+    def colloquy_roundtable_questions(self, run: dict[str, Any], ctx: dict[str, Any]
+                                      ) -> None:
+        """The fan-out ladder with question.ask into the round table the 1,000 members
+        opened: each question is one question.created to each of them."""
+        cfg, stack, users, plan, rt = (self.cfg, ctx["stack"], ctx["users"], ctx["plan"],
+                                       ctx["roundtable"])
+        key = "fanout_questions"
+        log(f"colloquy/{stack.profile}: {key} ({cfg['receivers']} viewers, round table "
+            f"{rt['id']})")
+        load, proc, _port, info = self._fanout_setup(ctx, "json")
+        try:
+            receivers = [users[i]["id"] for i in plan["fanout"][1:]]
+            # They watch it: every socket opens it (after the votes scenario their
+            # sockets hold its stream from the connect on anyway).
+            info["watch"] = load.call("rt_watch", ids=receivers, roundtable=rt["id"])
+            persister = ctx.get("persister")
+            lad = self.ladder(load, proc, {"persister": persister.pid if persister else None},
+                              users[plan["fanout"][0]]["id"], rt["id"], receivers, "question",
+                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key)
+            run[key] = {**info, "roundtable": rt["id"], **lad}
+            log(f"  {key}: max held rate {lad['max_held_rate']} questions/s")
+            # What opening it costs now that the ladder asked thousands of questions
+            # (the snapshot holds every one).
+            after = load.call("request", sid=receivers[0], brief=True, timeout=120,
+                              frame={"op": "roundtable.get", "roundtable": rt["id"]})
+            run[key]["get_after"] = {k: after.get(k) for k in
+                                     ("op", "questions", "latency_ms", "bytes", "code")}
+            log(f"  roundtable.get after the ladder: {after.get('questions')} questions, "
+                f"{after.get('bytes')} bytes, {after.get('latency_ms')} ms")
         finally:
             load.close()
             stack.stop(proc)
@@ -969,6 +1226,13 @@ def machine() -> dict[str, Any]:
         info["commit"] = (marker.read_text().strip() if marker.exists() else subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
             timeout=10).stdout.strip())
+        if not marker.exists():
+            # Server files changed but not committed (others edit the tree while a bench
+            # runs): the commit alone would not say what was measured.
+            status = subprocess.run(["git", "status", "--porcelain"], cwd=root,
+                                    capture_output=True, text=True, timeout=10).stdout
+            info["uncommitted"] = sorted(line[3:] for line in status.splitlines()
+                                         if line[3:] and not line[3:].startswith("bench/"))
     with contextlib.suppress(OSError):
         info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
     with contextlib.suppress(OSError):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
+import json
 import os
 import random
 import resource
@@ -20,6 +22,7 @@ import secrets
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -75,6 +78,36 @@ class Acks:
         return done
 
 
+async def paced(total: int, rate: float, send: Callable[[int], None]) -> float:
+    """Call send(0) … send(total - 1) at `rate` per second on a fixed schedule (a
+    late wakeup catches up at once); the seconds it took."""
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / rate
+    t0 = loop.time()
+    k = 0
+    while k < total:
+        delay = t0 + k * interval - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = loop.time()
+        while k < total and t0 + k * interval <= now:
+            send(k)
+            k += 1
+    return loop.time() - t0
+
+
+class RtView:
+    """What one socket saw of a round table's stream from its roundtable.get on."""
+
+    __slots__ = ("head", "rankings", "seqs")
+
+    def __init__(self) -> None:
+        self.head = -1  # the snapshot's seq (events after it follow); -1 until the reply
+        self.seqs: list[int] = []  # every event's seq on the stream, in arrival order
+        # question.votes: (seq, receipt µs, [{question, votes}]), in arrival order
+        self.rankings: list[tuple[int, int, list[dict[str, int]]]] = []
+
+
 class Worker:
     def __init__(self) -> None:
         self.socks: dict[int, WS] = {}
@@ -84,13 +117,15 @@ class Worker:
         self.tag = secrets.token_hex(3)  # client_ids stay unique across runs
         self.pad = b"x" * 40
         self._hb: asyncio.Task[None] | None = None
+        self.rt_views: dict[int, RtView] = {}  # socket id → its view (cmd_rt_watch)
 
     # --- connections ---------------------------------------------------------------
 
     async def cmd_connect(self, host: str, port: int, path: str, specs: list[dict[str, Any]],
                           kind: str = "colloquy", concurrency: int = 200,
                           limit: float = 60.0) -> dict[str, Any]:
-        """Open one socket per spec ({id, headers, subprotocol}), `concurrency` at a time."""
+        """Open one socket per spec ({id, headers, subprotocol, port}), `concurrency` at a
+        time; a spec's own `port` (a second server process) overrides `port`."""
         self.target = (host, port, path, kind)
         sem = asyncio.Semaphore(concurrency)
         lat: list[int] = []
@@ -100,8 +135,8 @@ class Worker:
             self.specs[spec["id"]] = spec  # kept even on failure: reopen/resume retry it
             async with sem:
                 t = now_us()
-                sock = WS(spec["id"], host, port, path, spec.get("headers"),
-                          spec.get("subprotocol"), kind)
+                sock = WS(spec["id"], host, spec.get("port", port), path,
+                          spec.get("headers"), spec.get("subprotocol"), kind)
                 try:
                     await open_ws(sock, limit)
                 except Exception as exc:
@@ -185,6 +220,13 @@ class Worker:
     # --- payloads ------------------------------------------------------------------
 
     def _message(self, sock: WS, kind: str, room: int, mid: int, t: int) -> bytes:
+        """One op of a step: "colloquy" a message.send into `room`, "question" a
+        question.ask into round table `room` (its question.created carries the body, so
+        the marker times it), "plain" a baseline's chat message."""
+        if kind == "question":
+            return (b'{"op":"question.ask","ref":%d,"roundtable":%d,"body":"~~%d:%d~~%s",'
+                    b'"client_id":"%sq%d"}' % (mid, room, mid, t, self.pad, self.tag.encode(),
+                                               mid))
         if kind != "colloquy":
             return b'{"message":"~~%d:%d~~%s"}' % (mid, t, self.pad)
         if sock.binary:
@@ -244,6 +286,26 @@ class Worker:
             "receivers_closed": {str(k): v for k, v in closed.items()},
         }
 
+    async def _finish(self, sink: Sink, recv: list[WS], acks: Acks | None, total: int,
+                      rate: float, duration: float, send_s: float, t_first: int,
+                      drain_max: float, stall: float,
+                      expected: Callable[[], int] | None = None) -> dict[str, Any]:
+        """A step after its sends: wait for every receipt (`expected`; by default each
+        acked op is one event to every receiver), stop counting, and report."""
+        def every_receiver() -> int:
+            return (acks.ok if acks else total) * len(recv)
+
+        wanted = expected or every_receiver
+        drain_s = await self._drain(sink, wanted, acks, drain_max, stall)
+        # Stop counting (late frames of this step must not land in the next one).
+        for sock in recv:
+            sock.sink = None
+        out = self._result(sink, wanted(), total, acks, send_s, drain_s, t_first, recv,
+                           min_span=duration)
+        out["rate"] = rate
+        out["receivers"] = len(recv)
+        return out
+
     # --- scenarios ---------------------------------------------------------------
 
     async def cmd_fanout(self, sender: int, room: int, rate: float, duration: float,
@@ -261,7 +323,7 @@ class Worker:
         src = self.socks[sender]
         src.sink = None
         src.leave_fast_reader()  # its acks are timed: read them as they arrive
-        acks = Acks() if kind == "colloquy" else None
+        acks = Acks() if kind != "plain" else None  # the baselines answer nothing
         probe_acks = Acks() if probe else None
         stop = asyncio.Event()
         probe_task = None
@@ -269,37 +331,16 @@ class Worker:
             probe_task = asyncio.get_running_loop().create_task(
                 self._probe(self.socks[probe["sock"]], probe["room"], probe["rate"],
                             probe_acks, stop))
-        loop = asyncio.get_running_loop()
-        interval = 1.0 / rate
         rs0 = reader_stats()
         t_first = now_us()
-        t0 = loop.time()
-        k = 0
-        while k < total:
-            delay = t0 + k * interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = loop.time()
-            while k < total and t0 + k * interval <= now:
-                self._send(src, kind, room, acks)
-                k += 1
-        send_s = loop.time() - t0
+        send_s = await paced(total, rate, lambda _k: self._send(src, kind, room, acks))
         mid_hi = self.mid
         stop.set()
         if probe_task is not None:
             await probe_task
 
-        def expected() -> int:
-            return (acks.ok if acks else total) * len(recv)
-
-        drain_s = await self._drain(sink, expected, acks, drain_max, stall)
-        # Stop counting (late frames of this step must not land in the next one).
-        for sock in recv:
-            sock.sink = None
-        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv,
-                           min_span=duration)
-        out["rate"] = rate
-        out["receivers"] = len(recv)
+        out = await self._finish(sink, recv, acks, total, rate, duration, send_s, t_first,
+                                 drain_max, stall)
         out["reader"] = {k: v - rs0[k] for k, v in reader_stats().items()}
         out["mid_lo"], out["mid_hi"] = sink.lo, mid_hi
         out["max_seq"] = acks.max_seq if acks else None
@@ -307,6 +348,229 @@ class Worker:
             out["probe_ack_ms"] = percentiles(probe_acks.lat, 0.001)
             out["probe_errors"] = dict(probe_acks.errors)
         return out
+
+    async def cmd_reactions(self, sender: int, room: int, rate: float, duration: float,
+                            receivers: list[int], drain_max: float = 15.0, stall: float = 2.0,
+                            emoji: str = "tada") -> dict[str, Any]:
+        """Reactions instead of messages: the sender posts one message, then adds and
+        takes back `emoji` on it at a paced `rate` ops/s; every op is one event to
+        every receiver. The event's `version` (1, 2, … on a fresh message) names
+        the op, so each receipt is timed from its op's send."""
+        src = self.socks[sender]
+        src.sink = None
+        src.leave_fast_reader()
+        posted: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        ref = self.mid
+        self.mid += 1
+        src.pending[ref] = (now_us(), lambda frame, _lat, _now: posted.set_result(frame))
+        src.send_data(b'{"op":"message.send","ref":%d,"room":%d,"body":"react here",'
+                      b'"client_id":"%sr%d"}' % (ref, room, self.tag.encode(), ref), False)
+        message = (await asyncio.wait_for(posted, 30))["id"]
+        total = max(1, round(rate * duration))
+        sent_at: dict[int, int] = {}
+        sink = Sink()
+        sink.react = (message.encode(), sent_at)
+        recv = [self.socks[i] for i in receivers if i in self.socks]
+        for sock in recv:
+            sock.sink = sink
+            sock.seen = set()
+        acks = Acks()
+
+        def react(k: int) -> None:
+            op = b"reaction.add" if k % 2 == 0 else b"reaction.remove"
+            ref = self.mid
+            self.mid += 1
+            t = now_us()
+            sent_at[k + 1] = t  # the k-th change of this emoji gets version k + 1
+            acks.waiting += 1
+            src.pending[ref] = (t, acks.callback(room))
+            src.send_data(b'{"op":"%s","ref":%d,"room":%d,"message":"%s","emoji":"%s"}'
+                          % (op, ref, room, message.encode(), emoji.encode()), False)
+
+        t_first = now_us()
+        send_s = await paced(total, rate, react)
+
+        return await self._finish(sink, recv, acks, total, rate, duration, send_s, t_first,
+                                  drain_max, stall)
+
+    # --- round tables ------------------------------------------------------------
+
+    async def cmd_request(self, sid: int, frame: dict[str, Any], timeout: float = 60.0,
+                          brief: bool = False) -> dict[str, Any]:
+        """One op on one socket; its reply (ok or error) with `latency_ms` and `bytes`
+        (its JSON's length). `brief`: lists replaced by their lengths (a snapshot of
+        thousands of questions need not cross the pipe)."""
+        sock = self.socks[sid]
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        ref = self.mid
+        self.mid += 1
+
+        def done(frame: dict[str, Any], lat: int, _now: int) -> None:
+            if not reply.done():
+                size = len(json.dumps(frame, separators=(",", ":")))
+                if brief:
+                    frame = {k: len(v) if isinstance(v, list) else v for k, v in frame.items()}
+                reply.set_result({**frame, "latency_ms": round(lat / 1000, 3), "bytes": size})
+
+        sock.request({**frame, "ref": ref}, done)
+        return await asyncio.wait_for(reply, timeout)
+
+    async def cmd_rt_watch(self, ids: list[int], roundtable: int, limit: float = 120.0
+                           ) -> dict[str, Any]:
+        """Every socket in `ids` opens the round table (roundtable.get, all at once) and
+        from then on records its stream's events: each seq, and each question.votes
+        with its counts and receipt time. The recorder is installed before the
+        request, so nothing appended after the snapshot's head goes unseen."""
+        stream = f"roundtable:{roundtable}"
+        views: dict[int, RtView] = {}
+        self.rt_views = views
+
+        def on_event(sock: WS, payload: bytes, now: int) -> None:
+            frame = json.loads(payload)
+            view = views.get(sock.sid)
+            if view is None or frame.get("stream") != stream:
+                return  # the voter's own user stream (question.voted), and the like
+            view.seqs.append(frame["seq"])
+            if frame["type"] == "question.votes":
+                view.rankings.append((frame["seq"], now, frame["data"]["votes"]))
+
+        sink = Sink()
+        sink.on_event = on_event
+        socks = [self.socks[i] for i in ids if i in self.socks and not self.socks[i].closed]
+        lat: list[int] = []
+        errors: collections.Counter[str] = collections.Counter()
+        first: list[dict[str, Any]] = []
+
+        def replied(sock: WS) -> Any:
+            def done(frame: dict[str, Any], took: int, _now: int) -> None:
+                if frame.get("op") != "ok":
+                    errors[str(frame.get("code"))] += 1
+                    return
+                views[sock.sid].head = frame["seq"]
+                lat.append(took)
+                if not first:
+                    first.append(frame)
+            return done
+
+        for sock in socks:
+            sock.sink = sink
+            sock.seen = set()
+            views[sock.sid] = RtView()
+        t0 = time.monotonic()
+        for sock in socks:
+            ref = self.mid
+            self.mid += 1
+            sock.request({"op": "roundtable.get", "ref": ref, "roundtable": roundtable},
+                         replied(sock))
+        while len(lat) + sum(errors.values()) < len(socks) and time.monotonic() - t0 < limit:  # noqa: ASYNC110 - polled with a deadline
+            await asyncio.sleep(0.02)
+        heads = [v.head for v in views.values() if v.head >= 0]
+        return {"sockets": len(socks), "ok": len(lat), "errors": dict(errors),
+                "elapsed_s": round(time.monotonic() - t0, 3),
+                "get_ms": percentiles(lat, 0.001),
+                "head_min": min(heads, default=None), "head_max": max(heads, default=None),
+                "questions": {q["id"]: q["votes"] for q in first[0]["questions"]}
+                if first else {}}
+
+    async def cmd_rt_vote(self, votes: list[list[int]], window: float, limit: float = 120.0
+                          ) -> dict[str, Any]:
+        """question.vote (up) for each [socket id, question], paced evenly over `window`
+        seconds; every vote's ack timed. Which server answered each: the port."""
+        acks = Acks()
+        by_port: collections.Counter[int] = collections.Counter()
+        last_ack = [0]
+        skipped = [0]
+
+        def on_ack(sock: WS) -> Any:
+            inner = acks.callback()
+
+            def done(frame: dict[str, Any], lat: int, now: int) -> None:
+                inner(frame, lat, now)
+                if frame.get("op") == "ok":
+                    by_port[sock.port] += 1
+                    last_ack[0] = max(last_ack[0], now)
+            return done
+
+        def send(k: int) -> None:
+            sid, question = votes[k]
+            sock = self.socks.get(sid)
+            if sock is None or sock.closed:
+                skipped[0] += 1
+                return
+            ref = self.mid
+            self.mid += 1
+            acks.waiting += 1
+            sock.request({"op": "question.vote", "ref": ref, "question": question,
+                          "up": True}, on_ack(sock))
+
+        t_first = now_us()
+        send_s = await paced(len(votes), len(votes) / window, send)
+        t0 = time.monotonic()
+        while acks.waiting > 0 and time.monotonic() - t0 < limit:  # noqa: ASYNC110 - polled with a deadline
+            await asyncio.sleep(0.01)
+        return {"sent": len(votes) - skipped[0], "skipped": skipped[0], "acked": acks.ok,
+                "errors": dict(acks.errors), "unacked": acks.waiting,
+                "send_s": round(send_s, 3), "t_first_us": t_first, "t_last_ack_us": last_ack[0],
+                "span_s": round((last_ack[0] - t_first) / 1e6, 3) if last_ack[0] else None,
+                "ack_ms": percentiles(acks.lat, 0.001),
+                "acked_by_port": {str(k): v for k, v in by_port.items()}}
+
+    async def cmd_rt_check(self, head: int, want: dict[int, int], t_last_ack_us: int,
+                           limit: float = 30.0) -> dict[str, Any]:
+        """After the votes: wait (up to `limit` s) until every view reached `head`, stop
+        recording, and judge each view: seqs after its snapshot contiguous up to the
+        head (none missing, none twice), its ranking events counted, and its last
+        counts per question (the newest question.votes by seq that names it) equal to
+        `want`."""
+        views = self.rt_views
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            if all(max(v.seqs, default=v.head) >= head for v in views.values() if v.head >= 0):
+                break
+            await asyncio.sleep(0.05)
+        for sid in views:
+            sock = self.socks.get(sid)
+            if sock is not None:
+                sock.sink = None
+        rankings: list[int] = []
+        missing = dups = disorder = exact = unwatched = behind = 0
+        wrong: collections.Counter[str] = collections.Counter()
+        freshness: list[int] = []  # the last ranking's arrival after the last vote's ack
+        for view in views.values():
+            if view.head < 0:
+                unwatched += 1
+                continue
+            got = [s for s in view.seqs if s > view.head]
+            seen = set(got)
+            dups += len(got) - len(seen)
+            top = max(head, max(seen, default=0))
+            missing += len(set(range(view.head + 1, top + 1)) - seen)
+            behind += max(seen, default=view.head) < head
+            disorder += sum(1 for a, b in itertools.pairwise(got) if b < a)
+            ranks = sorted({r[0]: r for r in view.rankings if r[0] > view.head}.values())
+            rankings.append(len(ranks))
+            last: dict[int, int] = {}
+            for _seq, _t, counts in ranks:
+                last.update({c["question"]: c["votes"] for c in counts})
+            if last == want:
+                exact += 1
+            else:
+                for q, n in want.items():
+                    if last.get(q) != n:
+                        wrong[f"{q}: {last.get(q)} for {n}"] += 1
+            if ranks and t_last_ack_us:
+                freshness.append(max(r[1] for r in ranks) - t_last_ack_us)
+        rankings.sort()
+        return {"viewers": len(views) - unwatched, "unwatched": unwatched,
+                "waited_s": round(time.monotonic() - t0, 3),
+                "rankings_max": rankings[-1] if rankings else None,
+                "rankings_median": rankings[len(rankings) // 2] if rankings else None,
+                "rankings_min": rankings[0] if rankings else None,
+                "rankings_histogram": dict(sorted(collections.Counter(rankings).items())),
+                "missing": missing, "dups": dups, "out_of_order": disorder,
+                "viewers_behind_head": behind, "viewers_last_exact": exact,
+                "wrong_last_counts": dict(wrong.most_common(10)),
+                "last_ranking_after_last_ack_ms": percentiles(freshness, 0.001)}
 
     async def _probe(self, sock: WS, room: int, rate: float, acks: Acks | None,
                      stop: asyncio.Event) -> None:
@@ -379,15 +643,8 @@ class Worker:
         def expected() -> int:
             return sum(n * size[r] for r, n in per_room_acked.items())
 
-        drain_s = await self._drain(sink, expected, acks, drain_max, stall)
-        recv = [s for s, _ in everyone]
-        for sock in recv:
-            sock.sink = None
-        out = self._result(sink, expected(), total, acks, send_s, drain_s, t_first, recv,
-                           min_span=duration)
-        out["rate"] = total_rate
-        out["receivers"] = len(recv)
-        return out
+        return await self._finish(sink, [s for s, _ in everyone], acks, total, total_rate,
+                                  duration, send_s, t_first, drain_max, stall, expected)
 
     async def cmd_burst(self, senders: list[list[int]], total: int, window: int = 32,
                         limit: float = 600.0) -> dict[str, Any]:
@@ -462,7 +719,8 @@ class Worker:
 
         async def one(i: int) -> None:
             spec = self.specs[i]
-            sock = WS(i, host, port, path, spec.get("headers"), spec.get("subprotocol"), kind)
+            sock = WS(i, host, spec.get("port", port), path, spec.get("headers"),
+                      spec.get("subprotocol"), kind)
             sock.sink = sink
             try:
                 async with sem:

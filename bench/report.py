@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -62,7 +63,10 @@ def render(results: dict[str, Any]) -> str:
     out.append(f"Machine: {m.get('cpu')} x {m.get('cpus')} cores, {m.get('mem_gib')} GiB; "
                f"Python {m.get('python')}; Redis {m.get('redis_server')}; Postgres "
                f"{m.get('postgres')}; server code at commit {m.get('commit')}; load average "
-               f"at start {m.get('loadavg_at_start')}. Wall time {results.get('wall_s')} s. "
+               f"at start {m.get('loadavg_at_start')}"
+               + (f"; uncommitted outside bench/: {', '.join(m['uncommitted'])}"
+                  if m.get("uncommitted") else "")
+               + f". Wall time {results.get('wall_s')} s. "
                f"Command: `{results.get('command')}`")
     base = runs.get("baselines", {})
     pure = base.get("pure_asyncio", {})
@@ -76,6 +80,7 @@ def render(results: dict[str, Any]) -> str:
                 server = val.get("server", "")
                 fan_rows.append((f"{key} {name[7:]} ({server})", val))
     out += done_when(results)
+    out += roundtable_section(runs)
     if fan_rows or pure or stock:
         out += fanout_section(fan_rows, pure, stock)
     out += rest(runs, base, pure)
@@ -128,20 +133,24 @@ def done_when(results: dict[str, Any]) -> list[str]:
                       "that allows, CPU per delivery is steadier."]
     colloquy = next((v for k, v in runs.items() if k == "colloquy-services"), None) or next(
         (v for k, v in runs.items() if k.startswith("colloquy-")), {})
-    for codec in ("json", "msgpack"):
+    for codec in ("json", "msgpack", "questions"):
         val = colloquy.get(f"fanout_{codec}")
         if not isinstance(val, dict) or "steps" not in val:
             continue
+        # question.ask into a round table (issue 14): the same targets as messages.
+        what = ("question fan-out (question.ask) into a round table watched by 1,000"
+                if codec == "questions" else f"fan-out 1,000 members, {codec}")
         held = val.get("held") or {}
         d = held.get("deliveries_per_s")
         r_stock, r_pure = _ratio(d, stock_d), _ratio(d, pure_d)
         lat = held.get("latency_ms") or {}
-        measured = (f"{_f(held.get('rate'))} msgs/s = {_f(d, 0)} deliveries/s, p99 "
+        unit = "questions/s" if codec == "questions" else "msgs/s"
+        measured = (f"{_f(held.get('rate'))} {unit} = {_f(d, 0)} deliveries/s, p99 "
                     f"{_f(lat.get('p99'), 0)} ms, loss 0 ({val.get('server')})" if held else
                     f"nothing held (first failed at {_f(val.get('first_failed_rate'))} msgs/s)")
         ok = None if not (stock_d and pure_d) else (
             bool(held) and (r_stock or 0) >= 25 and (r_pure or 0) >= 0.5)
-        out.append(f"| fan-out 1,000 members, {codec}: >= 25 x stock Channels, >= 0.5 x pure "
+        out.append(f"| {what}: >= 25 x stock Channels, >= 0.5 x pure "
                    f"asyncio, p99 ≤ 150 ms, zero loss | {measured} | {_f(r_stock, 2)} x stock, "
                    f"{_f(r_pure, 2)} x pure | {_verdict(ok)} |")
     idle = colloquy.get("idle")
@@ -175,6 +184,72 @@ def done_when(results: dict[str, Any]) -> list[str]:
         out.append(f"| ack p99 ≤ 20 ms with fan-out at half its max rate | sender "
                    f"{_f(a, 1)} ms, probe (other room) {_f(pr, 1)} ms at {_f(s['rate'])} "
                    f"msgs/s | - | {_verdict(ok)} |")
+    return out
+
+
+def roundtable_section(runs: dict[str, Any]) -> list[str]:
+    """The round-table votes scenario (issue 14): rankings per viewer against their
+    bound, final counts, loss, vote acks."""
+    out: list[str] = []
+    for key, run in runs.items():
+        v = run.get("roundtable_votes") if isinstance(run, dict) else None
+        if not v or "check" not in v:
+            continue
+        c, votes, verdicts = v["check"], v["votes"], v.get("verdicts", {})
+        get, ack = v["watch"]["get_ms"], votes["ack_ms"]
+        rate, span = v["ranking_per_second"], v["duration_s"]
+        one = math.ceil(span * rate) + 1  # one process's periods, or one shared by all
+        fresh = c["last_ranking_after_last_ack_ms"]
+
+        def same(counts: dict[str, int], want: dict[str, int] = v["expected"]) -> str:
+            return "=" if counts == want else "≠"
+
+        out += ["", f"## Round tables (issue 14): {key}", "",
+                f"{v['viewers']:,} sockets on {v['servers']} server process(es) (in turn) "
+                f"open round table {v['roundtable']} (roundtable.get all at "
+                f"once: p50 {_f(get['p50'], 0)} / p99 {_f(get['p99'], 0)} / max "
+                f"{_f(get['max'], 0)} ms) and vote on its {len(v['questions'])} questions: "
+                f"{votes['sent']:,} votes ({votes['distinct']:,} distinct, {votes['repeats']} "
+                f"repeated) sent in {_f(votes['send_s'], 2)} s, the last acked "
+                f"{_f(span, 2)} s after the first was sent.", "",
+                "| measure | value | target | verdict |", "|---|---|---|---|",
+                f"| question.votes per viewer | max {c['rankings_max']}, median "
+                f"{c['rankings_median']}, min {c['rankings_min']} | ≤ {v['bound']} = "
+                f"{v['processes_with_votes']} processes x (ceil({_f(span, 2)} s x "
+                f"{_f(rate, 1)}/s) + 1) | {_verdict(verdicts.get('rankings_within_bound'))} |",
+                f"| the same against one period for all processes | max {c['rankings_max']} | "
+                f"≤ {one} = ceil(d x R) + 1 | "
+                f"{'within' if (c['rankings_max'] or 0) <= one else 'over'} (informative) |",
+                f"| final counts | roundtable.get {same(v['roundtable_get'])}"
+                f" distinct votes per question; vote rows "
+                f"{same(v['vote_rows'])}; last question.votes exact"
+                f" at {c['viewers_last_exact']:,} of {c['viewers']:,} viewers | exact | "
+                f"{_verdict(verdicts.get('final_counts_exact'))} |",
+                f"| loss on the round table's stream | missing {c['missing']}, duplicated "
+                f"{c['dups']}, out of order {c['out_of_order']}, viewers short of the head "
+                f"{c['viewers_behind_head']} | 0 | {_verdict(verdicts.get('zero_loss'))} |",
+                f"| vote ack | p50 {_f(ack['p50'], 1)} / p99 {_f(ack['p99'], 1)} / max "
+                f"{_f(ack['max'], 1)} ms; errors {votes['errors'] or 0} | reported | - |",
+                f"| votes sent within 5 s | {_f(votes['send_s'], 2)} s, all acked "
+                f"({votes['acked']:,}) | ≤ 5 s | {_verdict(verdicts.get('votes_within_5s'))} |",
+                f"| the last ranking after the last ack | p50 {_f(fresh['p50'], 0)} / max "
+                f"{_f(fresh['max'], 0)} ms | reported | - |",
+                "", f"Bound: {v['bound_formula']}. Per viewer: "
+                f"{c['rankings_histogram']} (rankings: viewers)."]
+    for key, run in runs.items():
+        fq = run.get("fanout_questions") if isinstance(run, dict) else None
+        if not fq or "steps" not in fq:
+            continue
+        held, after = fq.get("held") or {}, fq.get("get_after") or {}
+        ack = (held.get("ack_ms") or {})
+        out += ["", f"Question fan-out ({key}): question.ask from one socket into the round "
+                f"table its {_f(fq['watch']['ok'], 0)} viewers opened held "
+                f"{_f(held.get('rate'))} questions/s = {_f(held.get('deliveries_per_s'), 0)} "
+                f"deliveries/s (p99 {_f((held.get('latency_ms') or {}).get('p99'), 0)} ms, the "
+                f"asker's ack p50 {_f(ack.get('p50'), 1)} / p99 {_f(ack.get('p99'), 1)} ms); "
+                f"first failed at {_f(fq.get('first_failed_rate'))}/s. Opening the round "
+                f"table afterwards: {_f(after.get('questions'), 0)} questions, "
+                f"{_f(after.get('bytes'), 0)} bytes, {_f(after.get('latency_ms'), 0)} ms."]
     return out
 
 

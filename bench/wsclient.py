@@ -34,6 +34,7 @@ from typing import Any
 import msgpack
 
 MARK_RE = re.compile(rb"~~(\d+):(\d+)~~")
+REACTION_RE = re.compile(rb'"message":"([0-9a-f]{32})".*?"version":(\d+)')
 _getrandbits = random.getrandbits
 
 
@@ -61,7 +62,8 @@ def mask_frame(opcode: int, payload: bytes) -> bytes:
 class Sink:
     """Where the receivers of one measurement step record what arrived."""
 
-    __slots__ = ("count", "dups", "hi", "last", "lat", "late", "lo", "on_marker")
+    __slots__ = ("count", "dups", "hi", "last", "lat", "late", "lo", "on_event", "on_marker",
+                 "react")
 
     def __init__(self, lo: int = 0, hi: int = 1 << 62) -> None:
         self.lo, self.hi = lo, hi  # message ids that belong to this step
@@ -71,6 +73,12 @@ class Sink:
         self.lat: list[int] = []  # µs, send → receipt, one per unique receipt
         self.last = 0  # µs, time of the latest unique receipt
         self.on_marker: Callable[[WS, int, int], None] | None = None
+        # Reaction steps: (message id, version → send time µs). A reaction event has
+        # no body to carry a marker; its `version` counts the sender's changes.
+        self.react: tuple[bytes, dict[int, int]] | None = None
+        # Events without a marker that a step reads whole (a round table's seqs and
+        # rankings): called with (socket, the frame's bytes, receipt time µs).
+        self.on_event: Callable[[WS, bytes, int], None] | None = None
 
 
 class WS(asyncio.Protocol):
@@ -223,6 +231,10 @@ class WS(asyncio.Protocol):
         # The whole marker, digits included: msgpack can carry the bytes "~~"
         # elsewhere (seq 32382 is 0x7e7e).
         m = MARK_RE.search(data, start, end)
+        # A reply can echo the marker too (question.ask answers with the question, body
+        # and all): it is a reply to match with its request, not a delivery.
+        if m is not None and data.startswith(b'{"op":"ok"', start):
+            m = None
         if m is not None:
             mid = int(m[1])
             sink = self.sink
@@ -242,6 +254,13 @@ class WS(asyncio.Protocol):
         if self.kind != "colloquy":
             return
         payload = data[start:end]
+        sink = self.sink
+        if sink is not None and sink.react is not None and b'"type":"reaction.' in payload:
+            self._reaction(sink, sink.react, payload, now)
+            return
+        if sink is not None and sink.on_event is not None and payload[:13] == b'{"op":"event"':
+            sink.on_event(self, payload, now)
+            return
         # Events without a marker (room.added, member.joined…) are skipped unread.
         if payload[:13] == b'{"op":"event"' or b"\xa5event" in payload[:12]:
             return
@@ -261,6 +280,23 @@ class WS(asyncio.Protocol):
                 sent, callback = entry
                 if callback is not None:
                     callback(frame, now - sent, now)
+
+    def _reaction(self, sink: Sink, react: tuple[bytes, dict[int, int]], payload: bytes,
+                  now: int) -> None:
+        m = REACTION_RE.search(payload)
+        if m is None:
+            return
+        message, sent_at = react
+        version = int(m[2])
+        if m[1] != message:
+            sink.late += 1
+        elif version in self.seen:
+            sink.dups += 1
+        elif version in sent_at:
+            self.seen.add(version)
+            sink.count += 1
+            sink.last = now
+            sink.lat.append(now - sent_at[version])
 
     # --- sending ----------------------------------------------------------------
 

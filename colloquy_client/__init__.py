@@ -201,6 +201,157 @@ class Client:
         """reaction.remove: idempotent, like react."""
         return await self.request("reaction.remove", room=room, message=message, emoji=emoji)
 
+    # --- threads (docs/protocol.md, "Threads") ------------------------------------
+
+    async def reply(self, room: int, thread: str, body: str, client_id: str) -> dict[str, Any]:
+        """message.send with `thread`: a reply in the thread of that message."""
+        return await self.request("message.send", room=room, thread=thread, body=body,
+                                  client_id=client_id)
+
+    async def thread_history(self, room: int, thread: str, *, before: int | None = None,
+                             limit: int = 50) -> list[dict[str, Any]]:
+        """history with `thread`: the thread's replies (message.created events), oldest first."""
+        fields: dict[str, Any] = {"stream": f"room:{room}", "thread": thread, "limit": limit}
+        if before is not None:
+            fields["before"] = before
+        return list((await self.request("history", **fields))["events"])
+
+    async def follow_thread(self, room: int, message: str) -> dict[str, Any]:
+        """thread.follow: idempotent (`seq` null when already following)."""
+        return await self.request("thread.follow", room=room, message=message)
+
+    async def unfollow_thread(self, room: int, message: str) -> dict[str, Any]:
+        """thread.unfollow: idempotent, like follow_thread."""
+        return await self.request("thread.unfollow", room=room, message=message)
+
+    async def search(self, query: str, *, room: int | None = None, before: int | None = None,
+                     limit: int = 20) -> dict[str, Any]:
+        """search: {"results": [...], "before": the cursor for the next page, or None}."""
+        fields: dict[str, Any] = {"query": query, "limit": limit}
+        if room is not None:
+            fields["room"] = room
+        if before is not None:
+            fields["before"] = before
+        reply = await self.request("search", **fields)
+        return {"results": reply["results"], "before": reply["before"]}
+
+    # --- the notification centre (docs/protocol.md, "Notifications") ------------
+
+    async def announce(self, room: int, body: str, client_id: str) -> dict[str, Any]:
+        """message.send with requires_ack: every other member is asked to acknowledge."""
+        return await self.request("message.send", room=room, body=body, client_id=client_id,
+                                  requires_ack=True)
+
+    async def ack_message(self, room: int, message: str) -> dict[str, Any]:
+        """message.ack: acknowledge the announcement as it is now (idempotent)."""
+        return await self.request("message.ack", room=room, message=message)
+
+    async def acks(self, room: int, message: str) -> dict[str, Any]:
+        """acks.list: who has acknowledged the current version and who has not."""
+        return await self.request("acks.list", room=room, message=message)
+
+    # --- round tables ------------------------------------------------------------
+
+    async def roundtable(self, roundtable: int, *, chat: bool = False) -> dict[str, Any]:
+        """roundtable.get: the whole state; this socket follows the round table's
+        stream from the snapshot's seq on (and resume carries on from there)."""
+        reply = await self.request("roundtable.get", roundtable=roundtable, chat=chat)
+        stream = f"roundtable:{roundtable}"
+        self.last_seq[stream] = max(self.last_seq.get(stream, 0), reply["seq"])
+        return reply
+
+    async def roundtables(self) -> list[dict[str, Any]]:
+        """roundtables.list: upcoming, live and past round tables I may see."""
+        return (await self.request("roundtables.list"))["roundtables"]
+
+    async def create_roundtable(self, title: str, starts_at: int, hosts: list[str], *,
+                                moderators: list[str] | None = None,
+                                audience: dict[str, Any] | None = None,
+                                description: str = "", premoderation: bool = False,
+                                stream_url: str = "") -> dict[str, Any]:
+        """roundtable.create (executives, administrators): {"roundtable", "seq"}.
+        `audience`: {"kind": "everyone"} (the default), {"kind": "departments",
+        "departments": [...]} or {"kind": "room", "room": id}."""
+        return await self.request(
+            "roundtable.create", title=title, starts_at=starts_at, hosts=hosts,
+            moderators=moderators or [], audience=audience or {"kind": "everyone"},
+            description=description, premoderation=premoderation, stream_url=stream_url)
+
+    async def start_roundtable(self, roundtable: int) -> dict[str, Any]:
+        """roundtable.start: scheduled → live (hosts, moderators)."""
+        return await self.request("roundtable.start", roundtable=roundtable)
+
+    async def end_roundtable(self, roundtable: int) -> dict[str, Any]:
+        """roundtable.end: live → ended (hosts, moderators)."""
+        return await self.request("roundtable.end", roundtable=roundtable)
+
+    async def ask(self, roundtable: int, body: str, client_id: str, *,
+                  anonymous: bool = False) -> dict[str, Any]:
+        return await self.request("question.ask", roundtable=roundtable, body=body,
+                                  client_id=client_id, anonymous=anonymous)
+
+    async def edit_question(self, question: int, body: str) -> dict[str, Any]:
+        """question.edit: my own question, while unanswered."""
+        return await self.request("question.edit", question=question, body=body)
+
+    async def withdraw_question(self, question: int) -> dict[str, Any]:
+        """question.withdraw: my own question, while unanswered."""
+        return await self.request("question.withdraw", question=question)
+
+    async def vote(self, question: int, up: bool = True) -> dict[str, Any]:
+        return await self.request("question.vote", question=question, up=up)
+
+    async def moderate(self, question: int, action: str, *, reason: str = "",
+                       into: int | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"question": question, "action": action, "reason": reason}
+        if into is not None:
+            fields["into"] = into
+        return await self.request("question.moderate", **fields)
+
+    async def pin(self, roundtable: int, question: int | None) -> dict[str, Any]:
+        return await self.request("question.pin", roundtable=roundtable, question=question)
+
+    async def answer(self, question: int, answer: str = "") -> dict[str, Any]:
+        return await self.request("question.answer", question=question, answer=answer)
+
+    async def counts(self) -> list[dict[str, Any]]:
+        """Each of my rooms' read marker, unread and mentions, as of its `head` seq
+        (colloquy_client.counts.Counts keeps them current from events)."""
+        return (await self.request("counts"))["rooms"]
+
+    async def notifications(self, *, before: int | None = None, limit: int = 30,
+                            unread_only: bool = False) -> dict[str, Any]:
+        """notifications.list: {"notifications", "unread", "before"} (newest first)."""
+        fields: dict[str, Any] = {"limit": limit, "unread_only": unread_only}
+        if before is not None:
+            fields["before"] = before
+        reply = await self.request("notifications.list", **fields)
+        return {k: reply[k] for k in ("notifications", "unread", "before")}
+
+    async def read_notifications(self, ids: list[int] | None = None, *,
+                                 up_to: int | None = None) -> dict[str, Any]:
+        """notifications.read: these ids, or everything up to `up_to`."""
+        fields: dict[str, Any] = {"ids": ids} if ids is not None else {"up_to": up_to}
+        return await self.request("notifications.read", **fields)
+
+    async def receipts(self, room: int, message: str) -> dict[str, Any]:
+        """receipts: {"message", "seq", "read_by": [{user, seq, at}], "members"}."""
+        reply = await self.request("receipts", room=room, message=message)
+        return {k: reply[k] for k in ("message", "seq", "read_by", "members")}
+
+    async def notification_prefs(self, off: list[str] | None = None) -> list[str]:
+        """notifications.prefs: turn these kinds off (all others on); None: just read them."""
+        fields: dict[str, Any] = {"off": off} if off is not None else {}
+        return list((await self.request("notifications.prefs", **fields))["off"])
+
+    async def mute_room(self, room: int, level: str, until: int | None = None
+                        ) -> dict[str, Any]:
+        """rooms.mute: "all", "mentions" or "nothing", until `until` (ms) if given."""
+        fields: dict[str, Any] = {"room": room, "level": level}
+        if until is not None:
+            fields["until"] = until
+        return await self.request("rooms.mute", **fields)
+
     async def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)
 

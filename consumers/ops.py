@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from core.selectors import search_employees
+from notifications import actions as notification_actions
+from notifications import selectors as notification_selectors
 from presence import actions as presence_actions
 from realtime import streams
-from realtime.access import valid_stream
+from realtime.access import kind_of, valid_stream
 from realtime.db import run_db
 from realtime.ids import id_value
 from realtime.protocol import ErrorCode, ProtocolError, bad_request, field, id_field
 from realtime.schema import EVENTS
 from rooms import actions, selectors
 from rooms.access import ROOM
+from rooms.search import Cursor
+from rooms.search import results as search_messages
 
 if TYPE_CHECKING:
     from consumers.socket import ColloquySocket
@@ -62,11 +66,19 @@ async def rooms_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any
     return {"rooms": await selectors.list_rooms(sock.user_id)}
 
 
+async def counts(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    rooms = await selectors.room_counts(sock.user_id)
+    return {"rooms": rooms, "unread": sum(r["unread"] for r in rooms),
+            "mentions": sum(r["mentions"] for r in rooms),
+            "notifications": await run_db(notification_selectors.unread_count, sock.user_id)}
+
+
 async def rooms_create(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     room, follow_from = await actions.create_room(
         sock, name=field(req, "name", str, required=False, default=""),
         kind=field(req, "kind", str, required=False, default="group"),
         usernames=_usernames(req, "members"),
+        members_announce=field(req, "members_announce", bool, required=False, default=False),
     )
     if follow_from is not None:
         # Usable by the next frame, before room.added comes back through the bus.
@@ -92,7 +104,9 @@ async def rooms_members(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, 
 async def message_send(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     room = _room(req)
     reply = await actions.send_message(
-        sock, room_id=room, body=field(req, "body", str), client_id=field(req, "client_id", str)
+        sock, room_id=room, body=field(req, "body", str),
+        client_id=field(req, "client_id", str), thread=field(req, "thread", str, required=False),
+        requires_ack=field(req, "requires_ack", bool, required=False, default=False),
     )
     if room in sock.typing_rooms:
         sock.typing_rooms.discard(room)
@@ -117,9 +131,27 @@ async def message_versions(sock: ColloquySocket, req: dict[str, Any]) -> dict[st
     return await actions.message_versions(sock, room_id=_room(req), message_id=_message(req))
 
 
+async def message_ack(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.ack_message(sock, room_id=_room(req), message_id=_message(req))
+
+
+async def acks_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.list_acks(sock, room_id=_room(req), message_id=_message(req))
+
+
 async def reaction_add(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     return await actions.react(sock, room_id=_room(req), message_id=_message(req),
                                emoji=field(req, "emoji", str), add=True)
+
+
+async def thread_follow(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.follow_thread(sock, room_id=_room(req), message_id=_message(req),
+                                       following=True)
+
+
+async def thread_unfollow(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.follow_thread(sock, room_id=_room(req), message_id=_message(req),
+                                       following=False)
 
 
 async def reaction_remove(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +171,17 @@ async def history(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
     if (before is not None and before < 0) or (after is not None and after < 0):
         raise bad_request("seq cursors are never negative")
     _readable(sock, stream)
-    rows = await streams.read(stream, after=after, before=before, limit=limit, reader=sock)
-    return {"stream": stream, "events": [json.loads(frame) for _, frame in rows]}
+    thread = field(req, "thread", str, required=False)
+    if thread is None:
+        rows = await streams.read(stream, after=after, before=before, limit=limit, reader=sock)
+        return {"stream": stream, "events": [json.loads(frame) for _, frame in rows]}
+    if kind_of(stream) is not ROOM:
+        raise bad_request("field 'thread' pages a room's thread: 'stream' must be a room")
+    rows = await actions.thread_page(sock, room_id=ROOM.ident(stream),
+                                     message_id=thread, before=before, after=after,
+                                     limit=limit)
+    return {"stream": stream, "thread": thread,
+            "events": [json.loads(frame) for _, frame in rows]}
 
 
 async def resume(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
@@ -228,9 +269,64 @@ async def employees_search(sock: ColloquySocket, req: dict[str, Any]) -> dict[st
     return {"employees": await run_db(search_employees, query.strip(), limit)}
 
 
+async def search(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    """Messages of the rooms I am in now (or of one), newest first. `before` in the
+    reply continues the search (null: no more)."""
+    query = field(req, "query", str).strip()
+    room = field(req, "room", int, required=False)
+    after_page = field(req, "before", str, required=False)
+    limit = field(req, "limit", int, required=False, default=20)
+    before = Cursor.parse(after_page) if after_page is not None else None
+    if after_page is not None and before is None:
+        raise bad_request("field 'before' must be the `before` of a previous search reply")
+    if not query:
+        raise bad_request("field 'query' must not be empty")
+    if len(query) > settings.SEARCH_MAX_QUERY_CHARS:
+        raise ProtocolError(ErrorCode.TOO_LARGE, "a query is at most"
+                            f" {settings.SEARCH_MAX_QUERY_CHARS} characters")
+    if not 1 <= limit <= settings.SEARCH_MAX_LIMIT:
+        raise bad_request(f"field 'limit' must be 1 to {settings.SEARCH_MAX_LIMIT}")
+    if room is not None:
+        actions.require_member(sock, room)
+    rooms = [room] if room is not None else sorted(sock.rooms)
+    return await run_db(search_messages, query, rooms, before=before, limit=limit)
+
+
+async def notifications_list(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    """My notification centre, newest first; `unread` counts all unread."""
+    before = field(req, "before", int, required=False)
+    limit = field(req, "limit", int, required=False, default=30)
+    unread_only = field(req, "unread_only", bool, required=False, default=False)
+    if not 1 <= limit <= settings.NOTIFICATIONS_MAX_LIMIT:
+        raise bad_request(f"field 'limit' must be 1 to {settings.NOTIFICATIONS_MAX_LIMIT}")
+    return await run_db(notification_selectors.list_for, sock.principal.id, before=before,
+                        limit=limit, unread_only=unread_only)
+
+
+async def notifications_read(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await notification_actions.mark_read(
+        sock, ids=field(req, "ids", list, required=False),
+        up_to=field(req, "up_to", int, required=False))
+
+
+async def notifications_prefs(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await notification_actions.set_prefs(sock, off=field(req, "off", list,
+                                                                required=False))
+
+
+async def rooms_mute(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.mute_room(sock, room_id=_room(req), level=field(req, "level", str),
+                                   until=field(req, "until", int, required=False))
+
+
+async def receipts(sock: ColloquySocket, req: dict[str, Any]) -> dict[str, Any]:
+    return await actions.read_receipts(sock, room_id=_room(req), message_id=_message(req))
+
+
 OPS: dict[str, Handler] = {
     "ping": ping,
     "rooms.list": rooms_list,
+    "counts": counts,
     "rooms.create": rooms_create,
     "rooms.invite": rooms_invite,
     "rooms.leave": rooms_leave,
@@ -239,8 +335,12 @@ OPS: dict[str, Handler] = {
     "message.edit": message_edit,
     "message.delete": message_delete,
     "message.versions": message_versions,
+    "message.ack": message_ack,
+    "acks.list": acks_list,
     "reaction.add": reaction_add,
     "reaction.remove": reaction_remove,
+    "thread.follow": thread_follow,
+    "thread.unfollow": thread_unfollow,
     "history": history,
     "resume": resume,
     "read": read,
@@ -249,4 +349,10 @@ OPS: dict[str, Handler] = {
     "presence.subscribe": presence_subscribe,
     "typing": typing,
     "employees.search": employees_search,
+    "search": search,
+    "notifications.list": notifications_list,
+    "notifications.read": notifications_read,
+    "notifications.prefs": notifications_prefs,
+    "rooms.mute": rooms_mute,
+    "receipts": receipts,
 }

@@ -166,6 +166,8 @@ class ColloquySocket:
             self.sent.update(await rt.journal.heads(sorted(self.streams)))
             self._enqueue(Outgoing(self.codec.encode({
                 "op": "hello", "connection": self.connection_id, "user": self.principal.public(),
+                # What the client may offer (announcements, say); the server checks anyway.
+                "role": self.principal.role,
                 "heartbeat_s": settings.HEARTBEAT_SECONDS, "limits": limits(),
                 "streams": dict(self.sent),
             })))

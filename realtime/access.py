@@ -88,8 +88,22 @@ def register(kind: StreamKind) -> StreamKind:
     return kind
 
 
+# How apps rewrite their own events on a user's stream for history and resume
+# (notifications drop the preview of a message deleted since): each gets the
+# rows and returns them, in registration order.
+USER_RESTATERS: list[Callable[[Reader, list[tuple[int, str]]],
+                              Awaitable[list[tuple[int, str]]]]] = []
+
+
+async def _restate_user(reader: Reader, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    for restater in USER_RESTATERS:
+        rows = await restater(reader, rows)
+    return rows
+
+
 USER = register(StreamKind(
-    "user", can_read=lambda reader, stream: stream == f"user:{reader.principal.id}"))
+    "user", can_read=lambda reader, stream: stream == f"user:{reader.principal.id}",
+    restate=_restate_user))
 
 
 def valid_stream(name: object) -> bool:

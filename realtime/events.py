@@ -19,7 +19,7 @@ import msgpack
 from django.conf import settings
 
 from realtime import runtime
-from realtime.journal import Appended
+from realtime.journal import Appended, Count
 from realtime.schema import EVENTS, DurableEvent, EphemeralEvent, EventType, check, encode
 from realtime.wsframe import Outgoing
 
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 @overload
 async def send_event(stream: str, event: DurableEvent, data: dict[str, Any], *,
                      meta: dict[str, Any] | None = None,
-                     idem: tuple[int, str] | None = None) -> Appended: ...
+                     idem: tuple[int, str] | None = None,
+                     count: Count | None = None) -> Appended: ...
 @overload
 async def send_event(stream: str, event: EphemeralEvent, data: dict[str, Any]) -> None: ...
 
@@ -37,13 +38,15 @@ async def send_event(stream: str, event: EphemeralEvent, data: dict[str, Any]) -
 async def send_event(
     stream: str, event: EventType, data: dict[str, Any], *,
     meta: dict[str, Any] | None = None, idem: tuple[int, str] | None = None,
+    count: Count | None = None,
 ) -> Appended | None:
     """Send an event on `stream`: the one way anything reaches a socket.
 
     A durable type is appended to the journal, which assigns its seq, stores it
     and fans it out once; the entry is returned. `idem` (author id, client_id)
     makes it idempotent: a repeat returns the original's seq and `meta` and
-    stores and sends nothing. An ephemeral type (typing) is fanned out with no
+    stores and sends nothing. `count` changes the stream's tallies with the
+    append (unread badges; realtime.journal.Count). An ephemeral type (typing) is fanned out with no
     seq. Presence, whose audience is computed per process, goes through
     `send_presence`.
     """
@@ -53,7 +56,7 @@ async def send_event(
     if not event.durable:
         await rt.bus.publish(stream, encode(stream, event, data))
         return None
-    return await rt.journal.append(stream, event.name, data, meta or {}, idem)
+    return await rt.journal.append(stream, event.name, data, meta or {}, idem, count)
 
 
 async def send_views(stream: str, event: DurableEvent, data: dict[str, Any], *,

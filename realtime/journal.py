@@ -38,11 +38,50 @@ class PendingEntry:
     frame: str
 
 
+@dataclass(frozen=True)
+class Count:
+    """How an append changes its stream's tallies (named sets of its events, for
+    unread badges): the new event joins the tallies named in `add`; the earlier
+    events `drop` (by seq) leave the tallies named in `drop_from` (a deleted
+    message, a notification read). Done in the same atomic step that gives the
+    event its seq, so a count read with the stream's head is never ahead of or
+    behind the events up to that head."""
+
+    add: tuple[str, ...] = ()
+    drop: tuple[int, ...] = ()
+    drop_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TallyQuery:
+    stream: str
+    after: int  # count the tallied events with a seq above this (a read marker)
+    names: tuple[str, ...]
+    last_of: str  # the tally whose newest seq is wanted too
+
+
+@dataclass(frozen=True)
+class Tallied:
+    """One TallyQuery answered, in one snapshot of the stream."""
+
+    head: int  # the stream's last seq when counted
+    counts: dict[str, int]
+    last: int  # newest seq in `last_of`, 0 when it is empty
+
+
 class Journal(Protocol):
     async def append(
         self, stream: str, type_: str, data: dict[str, Any], meta: dict[str, Any],
-        idem: tuple[int, str] | None = None,
+        idem: tuple[int, str] | None = None, count: Count | None = None,
     ) -> Appended: ...
+
+    async def tallies(self, queries: list[TallyQuery]) -> list[Tallied]:
+        """O(log n) per name and stream, one round trip for any number of streams."""
+        ...
+
+    async def frames(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The frames of these (stream, seq) still in the replay windows."""
+        ...
 
     async def window(
         self, stream: str, *, after: int | None = None, before: int | None = None,
@@ -52,6 +91,12 @@ class Journal(Protocol):
     async def heads(self, streams: list[str]) -> dict[str, int]: ...
 
     async def lag(self) -> tuple[int, float]: ...
+
+
+def event_frame(stream: str, seq: int, type_: str, data: dict[str, Any]) -> str:
+    """A whole event frame, encoded as the journal encodes it (restated events)."""
+    head, tail = frame_parts(stream, type_, data)
+    return f"{head}{seq}{tail}"
 
 
 def frame_parts(stream: str, type_: str, data: dict[str, Any]) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from realtime.journal import Appended, PendingEntry, frame_parts
+from realtime.journal import Appended, Count, PendingEntry, Tallied, TallyQuery, frame_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS heads (stream TEXT PRIMARY KEY, seq INTEGER NOT NULL)
 CREATE TABLE IF NOT EXISTS dedupe (
   author INTEGER NOT NULL, client_id TEXT NOT NULL, seq INTEGER NOT NULL,
   meta TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (author, client_id));
+CREATE TABLE IF NOT EXISTS tally (
+  stream TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (stream, name, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS control (
   id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created REAL NOT NULL);
 """
@@ -48,11 +51,12 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class _Append:
-    __slots__ = ("future", "head", "idem", "loop", "meta", "stream", "tail")
+    __slots__ = ("count", "future", "head", "idem", "loop", "meta", "stream", "tail")
 
     def __init__(self, stream: str, head: str, tail: str, meta: dict[str, Any],
-                 idem: tuple[int, str] | None) -> None:
+                 idem: tuple[int, str] | None, count: Count | None) -> None:
         self.stream, self.head, self.tail, self.meta, self.idem = stream, head, tail, meta, idem
+        self.count = count
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[Appended] = self.loop.create_future()
 
@@ -73,10 +77,10 @@ class LocalJournal:
 
     async def append(
         self, stream: str, type_: str, data: dict[str, Any], meta: dict[str, Any],
-        idem: tuple[int, str] | None = None,
+        idem: tuple[int, str] | None = None, count: Count | None = None,
     ) -> Appended:
         head, tail = frame_parts(stream, type_, data)
-        job = _Append(stream, head, tail, meta, idem)
+        job = _Append(stream, head, tail, meta, idem, count)
         self._queue.put(job)
         return await job.future
 
@@ -136,6 +140,8 @@ class LocalJournal:
                     "INSERT INTO journal(stream, seq, frame, created) VALUES (?,?,?,?)",
                     (job.stream, seq, frame, now),
                 )
+                if job.count is not None:
+                    _tally(db, job.stream, seq, job.count)
                 if job.idem is not None:
                     db.execute(
                         "INSERT OR REPLACE INTO dedupe VALUES (?,?,?,?,?)",
@@ -185,12 +191,55 @@ class LocalJournal:
         found = dict(rows)
         return {s: found.get(s, 0) for s in streams}
 
+    async def tallies(self, queries: list[TallyQuery]) -> list[Tallied]:
+        def count() -> list[Tallied]:
+            out = []
+            with self._read_lock:
+                db = self._read
+                db.execute("BEGIN")  # one snapshot: no commit lands between the reads
+                try:
+                    for q in queries:
+                        [(head,)] = db.execute(
+                            "SELECT coalesce(max(seq), 0) FROM heads WHERE stream=?",
+                            (q.stream,)).fetchall()
+                        # Range scans over the unread part only: O(unread), not O(room).
+                        counts = {name: db.execute(
+                            "SELECT count(*) FROM tally WHERE stream=? AND name=? AND seq>?",
+                            (q.stream, name, q.after)).fetchone()[0] for name in q.names}
+                        [(last,)] = db.execute(
+                            "SELECT coalesce(max(seq), 0) FROM tally WHERE stream=? AND name=?",
+                            (q.stream, q.last_of)).fetchall()
+                        out.append(Tallied(head, counts, last))
+                finally:
+                    db.execute("COMMIT")
+            return out
+
+        return await asyncio.to_thread(count) if queries else []
+
+    async def frames(self, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        def read() -> dict[tuple[str, int], str]:
+            with self._read_lock:
+                return {(stream, seq): row[0] for stream, seq in wanted
+                        for row in self._read.execute(
+                            "SELECT frame FROM journal WHERE stream=? AND seq=?",
+                            (stream, seq)).fetchall()}
+
+        return await asyncio.to_thread(read) if wanted else {}
+
     async def lag(self) -> tuple[int, float]:
         rows = await asyncio.to_thread(
             self._query, "SELECT count(*), min(created) FROM journal WHERE persisted=0", (),
         )
         count, oldest = rows[0]
         return count, (time.time() - oldest) if oldest else 0.0
+
+
+def _tally(db: sqlite3.Connection, stream: str, seq: int, count: Count) -> None:
+    db.executemany("INSERT OR IGNORE INTO tally VALUES (?,?,?)",
+                   [(stream, name, seq) for name in count.add])
+    db.executemany("DELETE FROM tally WHERE stream=? AND name=? AND seq=?",
+                   [(stream, name, dropped) for name in count.drop_from
+                    for dropped in count.drop])
 
 
 # --- the persister's side (runs in its own thread with its own connection) ---

@@ -346,7 +346,16 @@ def start_embedded_persister(path: Path) -> threading.Thread:
         target=_embedded_loop, args=(path,), name="persister", daemon=True
     )
     thread.start()
+    _start_digests()
     return thread
+
+
+def _start_digests(stop: threading.Event | None = None) -> None:
+    """Digest e-mails every DIGEST_INTERVAL_SECONDS, on a thread of their own: a slow
+    mail server must never hold up the journal."""
+    from notifications.digest import start_periodic
+
+    start_periodic(stop)
 
 
 def _embedded_loop(path: Path) -> None:
@@ -412,6 +421,7 @@ class RedisPersister:
 
     def run(self, stop: threading.Event) -> None:
         self.ensure_group()
+        _start_digests(stop)
         log.info("persister %s reading %s", self.name, self.stream)
         # One batch is read (and decoded) ahead while the previous one is written:
         # the Redis round trip and the database's work overlap instead of adding up.

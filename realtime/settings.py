@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "rooms",
     "feed",
     "presence",
+    "notifications",
+    "roundtables",
     # Apps added by the deployment (comma-separated): each brings its own stream
     # kinds, events, ops and tables through its AppConfig.ready, with no edit here.
     *[a for a in os.environ.get("COLLOQUY_EXTRA_APPS", "").split(",") if a],
@@ -174,6 +176,14 @@ MAX_REACTION_EMOJI = _int("COLLOQUY_MAX_REACTION_EMOJI", 20)
 # edit or reaction right after the send). Unpersisted entries are the newest, and
 # the persister keeps the backlog far below this; past it the answer is not_found.
 MESSAGE_LOOKUP_EVENTS = _int("COLLOQUY_MESSAGE_LOOKUP_EVENTS", 2000)
+# Messages (as sent, which never changes) each process remembers after looking
+# one up for an edit, a reaction or a reply: a few MB, and a burst of reactions
+# to one message costs one read.
+SENT_CACHE_MESSAGES = _int("COLLOQUY_SENT_CACHE_MESSAGES", 10000)
+# Rooms up to this size take @room from anyone; above it only moderators,
+# executives and admins: one everyone-ping in a room of thousands is a
+# thousand interruptions (Slack and Mattermost ask first from a handful).
+MENTION_ROOM_MAX_MEMBERS = _int("COLLOQUY_MENTION_ROOM_MAX_MEMBERS", 50)
 # Ops per second per connection (token bucket rate) and burst. People type at
 # a few ops per second; a client replaying a queue after reconnect needs a burst.
 RATE_PER_SECOND = _float("COLLOQUY_RATE_PER_SECOND", 20.0)
@@ -211,6 +221,29 @@ FANOUT_SLICE_SOCKETS = _int("COLLOQUY_FANOUT_SLICE_SOCKETS", 64)
 FANOUT_MERGE_FRAMES = _int("COLLOQUY_FANOUT_MERGE_FRAMES", 64)
 # Most events one history call returns (the client pages with seq cursors).
 HISTORY_MAX_LIMIT = _int("COLLOQUY_HISTORY_MAX_LIMIT", 200)
+# The notification centre: a preview is a line, not the message (the message
+# is one click away); a page is a panel's worth; a read names at most this many
+# ids (a client marking everything read sends `up_to`).
+NOTIFICATION_PREVIEW_CHARS = _int("COLLOQUY_NOTIFICATION_PREVIEW_CHARS", 140)
+NOTIFICATIONS_MAX_LIMIT = _int("COLLOQUY_NOTIFICATIONS_MAX_LIMIT", 100)
+NOTIFICATIONS_READ_MAX_IDS = _int("COLLOQUY_NOTIFICATIONS_READ_MAX_IDS", 500)
+# Read receipts ("seen by") are kept for rooms up to this size: each read then
+# costs a count of the room's members and, once per RECEIPT_COALESCE_MS, one
+# event to all of them. Slack and Mattermost offer none, because past a few
+# dozen people a list of who read what is O(members) per read and says little.
+RECEIPTS_MAX_MEMBERS = _int("COLLOQUY_RECEIPTS_MAX_MEMBERS", 50)
+# How long a process gathers moved read markers of one room into one
+# receipt.updated: a burst of reads in a 50-member room is a few events, not 50.
+RECEIPT_COALESCE_MS = _int("COLLOQUY_RECEIPT_COALESCE_MS", 1000)
+# Search: results per call (pages go on with `before`), and the query's length
+# (a sentence, not a document: a long OR-list costs the index a scan per term).
+SEARCH_MAX_LIMIT = _int("COLLOQUY_SEARCH_MAX_LIMIT", 50)
+SEARCH_MAX_QUERY_CHARS = _int("COLLOQUY_SEARCH_MAX_QUERY_CHARS", 200)
+# Postgres search: a query with fewer matches in the searcher's rooms than this
+# is answered by sorting its matches; one with more by walking back from the
+# newest message (rooms.search). Measured over 1,000,000 messages: 500 gave
+# p99 82 ms against 115 ms at 2,000 (counting and sorting more costs more).
+SEARCH_SORT_MATCHES = _int("COLLOQUY_SEARCH_SORT_MATCHES", 500)
 # Most events one resume call replays per stream; past that the reply says
 # where to continue, so a long-offline client cannot pin the server.
 RESUME_MAX_EVENTS = _int("COLLOQUY_RESUME_MAX_EVENTS", 2000)
@@ -302,3 +335,49 @@ TYPING_EXPIRES_SECONDS = _float("COLLOQUY_TYPING_EXPIRES_SECONDS", 6.0)
 # (realtime.schema). The test suite turns it on, so a malformed event fails the
 # run; in production the schemas are checked by the tests, not per event.
 CHECK_EVENT_SCHEMAS = os.environ.get("COLLOQUY_CHECK_EVENT_SCHEMAS", "0") == "1"
+
+# --- offline digest e-mails (notifications.digest; docs/operations.md, "Digest e-mails")
+# How often each persister sends digests, and the least time between two digests
+# to one employee: an hour turns a busy afternoon into one e-mail, not one per
+# mention. 0: no periodic run (cron runs `manage.py send_digests`, and then each
+# run may send anyone a digest of what is new since their last).
+DIGEST_INTERVAL_SECONDS = _int("COLLOQUY_DIGEST_INTERVAL_SECONDS", 3600)
+# Notifications listed in one digest, newest first; the rest are counted. An
+# e-mail is a nudge to come back; the notification centre is the full list.
+DIGEST_MAX_ITEMS = _int("COLLOQUY_DIGEST_MAX_ITEMS", 20)
+# Where employees reach the browser client; links in e-mails are built on it.
+PUBLIC_BASE_URL = os.environ.get("COLLOQUY_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Django's e-mail settings, read from variables of Django's own names. Embedded
+# prints e-mails to the console (a laptop has no mail server); services sends
+# them through SMTP at EMAIL_HOST.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", (
+    "django.core.mail.backends.smtp.EmailBackend" if PROFILE == "services"
+    else "django.core.mail.backends.console.EmailBackend"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "0") == "1"  # STARTTLS, usually port 587
+EMAIL_USE_SSL = os.environ.get("EMAIL_USE_SSL", "0") == "1"  # TLS from the start, port 465
+# Django waits for ever by default; a mail server that stops answering must only
+# cost the digest run this long per attempt.
+EMAIL_TIMEOUT = _float("EMAIL_TIMEOUT", 10.0)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Colloquy <colloquy@localhost>")
+# The file backend's folder (django.core.mail.backends.filebased; the tests use it).
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
+
+# --- round tables (roundtables/)
+# Vote-count events per round table per second (all processes): a thousand votes in
+# a burst reach each viewer as a few rankings, each with the counts as they are
+# then, and the last one exact once the burst ends.
+ROUNDTABLE_RANKING_PER_SECOND = _float("COLLOQUY_ROUNDTABLE_RANKING_PER_SECOND", 4.0)
+# Questions one employee may ask in one round table per minute: enough to ask
+# and rephrase, not to flood the queue the moderators read.
+ROUNDTABLE_QUESTIONS_PER_MINUTE = _int("COLLOQUY_ROUNDTABLE_QUESTIONS_PER_MINUTE", 5)
+# A question is a question, not an essay (the moderators read every one).
+ROUNDTABLE_MAX_QUESTION_CHARS = _int("COLLOQUY_ROUNDTABLE_MAX_QUESTION_CHARS", 1000)
+# How long after a round table ends its viewers' sockets still hold its streams: a
+# client away when it ended resumes through the last answers and the end (a long
+# weekend and more); after that its stream leaves the hello, and each socket of a
+# frequent viewer holds only the round tables of about a month.
+ROUNDTABLE_HELD_AFTER_END_DAYS = _float("COLLOQUY_ROUNDTABLE_HELD_AFTER_END_DAYS", 30.0)

@@ -35,6 +35,37 @@ async def read(stream: str, *, after: int | None = None, before: int | None = No
     are now (the stream kind's `restate`), else as stored.
     """
     rows = await _read(stream, after=after, before=before, limit=limit)
+    return await _restated(stream, rows, reader)
+
+
+def _db_read_seqs(stream: str, seqs: list[int]) -> list[tuple[int, str]]:
+    from realtime.models import StreamEvent
+
+    return list(StreamEvent.objects.filter(stream=stream, seq__in=seqs)
+                .values_list("seq", "frame"))
+
+
+async def read_seqs(stream: str, seqs: list[int], *,
+                    reader: Reader | None = None) -> list[tuple[int, str]]:
+    """The events with these seqs (a thread's replies, say), in ascending order,
+    shown to `reader` as `read` shows them."""
+    if not seqs:
+        return []
+    found = dict(await run_db(_db_read_seqs, stream, seqs))
+    missing = sorted(set(seqs) - found.keys())
+    if missing:
+        # Not persisted yet, so among the newest: one window read covers them.
+        rt = await runtime.get()
+        window = await rt.journal.window(stream, after=missing[0] - 1,
+                                         limit=missing[-1] - missing[0] + 1)
+        wanted = set(missing)
+        found.update((seq, frame) for seq, frame in window if seq in wanted)
+    rows = [(seq, found[seq]) for seq in sorted(found)]
+    return await _restated(stream, rows, reader)
+
+
+async def _restated(stream: str, rows: list[tuple[int, str]],
+                    reader: Reader | None) -> list[tuple[int, str]]:
     kind = kind_of(stream) if reader is not None else None
     if kind is not None and kind.restate is not None and rows:
         assert reader is not None

@@ -12,20 +12,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from core import actions, selectors, throttle
-
-
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
-
-
-def _bearer(request: HttpRequest) -> tuple[Any, int] | None:
-    """The employee and token id of an `Authorization: Bearer` header."""
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret:
-        return None
-    return selectors.user_for_token(secret.strip())
-
+from core import actions, throttle
+from realtime.http import bearer, error
 
 USERNAME_MAX_CHARS = 150  # the column's width (AbstractUser.username)
 
@@ -50,7 +38,7 @@ def _credentials(raw: bytes) -> tuple[str, str, str] | None:
 
 
 def _throttled(seconds: int) -> JsonResponse:
-    response = _error(429, "rate_limited",
+    response = error(429, "rate_limited",
                       f"too many failed log-ins; try again in {seconds} s")
     response["Retry-After"] = str(seconds)
     return response
@@ -62,14 +50,14 @@ def issue_token(request: HttpRequest) -> JsonResponse:
     """POST {"username","password"} → {"token"}: a revocable bearer token."""
     found = _credentials(request.body)
     if found is None:
-        return _error(400, "bad_request", 'expected JSON {"username": "...", "password": "..."}')
+        return error(400, "bad_request", 'expected JSON {"username": "...", "password": "..."}')
     username, password, label = found
     wait = throttle.attempt(request, username)
     if wait:  # before hashing: a guesser costs one lookup
         return _throttled(wait)
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        return _error(401, "unauthorized", "unknown username or wrong password")
+        return error(401, "unauthorized", "unknown username or wrong password")
     throttle.succeeded(request, username)
     return JsonResponse({"token": actions.issue_token(user, label)})
 
@@ -78,17 +66,17 @@ def issue_token(request: HttpRequest) -> JsonResponse:
 @require_POST
 def issue_ticket(request: HttpRequest) -> JsonResponse:
     """POST (session or bearer) → {"ticket", "expires_in"}: one socket, within 30 s."""
-    bearer = _bearer(request)
-    user, token_id = bearer if bearer else (None, None)
+    found = bearer(request)
+    user, token_id = found if found else (None, None)
     if user is None and request.user.is_authenticated:
         from django.middleware.csrf import CsrfViewMiddleware
 
         reason = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
         if reason is not None:
-            return _error(403, "forbidden", "CSRF check failed")
+            return error(403, "forbidden", "CSRF check failed")
         user = request.user
     if user is None or not user.is_active:
-        return _error(401, "unauthorized", "log in or send Authorization: Bearer <token>")
+        return error(401, "unauthorized", "log in or send Authorization: Bearer <token>")
     return JsonResponse({"ticket": actions.issue_ticket(user, token_id),
                          "expires_in": settings.TICKET_TTL_SECONDS})
 

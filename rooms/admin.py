@@ -19,8 +19,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from realtime.access import reader_for
-from rooms import actions
-from rooms.models import Membership, Message, Room
+from rooms import acks, actions
+from rooms.models import Ack, Announcement, Membership, Message, Room
 
 
 class _ReadOnly:
@@ -87,3 +87,39 @@ class MessageAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # no action deletes a message yet
+
+
+class AckInline(_ReadOnly, admin.TabularInline):  # type: ignore[type-arg]
+    model = Ack
+    extra = 0
+    fields = ("user", "version", "at")
+    ordering = ("version", "at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the company's record: never withdrawn
+
+
+@admin.register(Announcement)
+class AnnouncementAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Who acknowledged which version, and when: the same data as the CSV export."""
+
+    list_display = ("message_id", "room", "author", "created_at", "acknowledged")
+    list_filter = ("room",)
+    inlines = (AckInline,)
+
+    @admin.display(description="acknowledged (current version)")
+    def acknowledged(self, obj: Announcement) -> str:
+        counted = acks.tally_of(obj.message_id)
+        return f"{counted.acked} of {counted.total} (version {counted.version})"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Ack)
+class AckAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("announcement", "user", "version", "at")
+    list_filter = ("announcement__room",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

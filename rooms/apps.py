@@ -9,3 +9,4 @@ class RoomsConfig(AppConfig):
         from rooms import access, events, signals, writer  # noqa: F401  (they register)
 
         register_table(writer.TABLE)
+        register_table(writer.MENTIONS)

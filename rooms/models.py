@@ -22,6 +22,9 @@ class Room(models.Model):
     # Set by rooms.actions.delete_room, which leaves no members; the row and its
     # messages stay for the company's records (and for entries still in flight).
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Whether any member may send announcements that require acknowledgement, not
+    # only moderators, executives and administrators (rooms.create `members_announce`).
+    members_announce = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name or f"{self.kind} room {self.pk}"
@@ -34,6 +37,11 @@ class Membership(models.Model):
     )
     joined_at = models.DateTimeField(auto_now_add=True)
     read_seq = models.BigIntegerField(default=0)  # the read marker: last seq seen
+    read_at = models.DateTimeField(null=True, blank=True)  # when the marker last moved
+    # rooms.mute: "all" notifies as usual, "mentions" only of mentions, "nothing"
+    # not at all; until `mute_until`, if set. Unread counts are kept either way.
+    mute_level = models.CharField(max_length=10, default="all")
+    mute_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -59,6 +67,8 @@ class Message(models.Model):
     )
     seq = models.BigIntegerField()
     body = models.TextField()
+    # The thread's root, for a reply (rooms.models.ThreadReply indexes replies).
+    thread_id = models.CharField(max_length=32, null=True, blank=True)
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField()
 
@@ -144,3 +154,113 @@ class ReactionCount(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message_id", "emoji"],
                                                name="reaction_count_unique")]
+
+
+# --- threads -----------------------------------------------------------------
+# Written by rooms.actions when a reply is acked (database first, like edits):
+# a thread page and the root's summary must include a reply the moment it is
+# acked, before the persister has written its Message row.
+
+
+class ThreadReply(models.Model):
+    """One reply in a thread, with its seq on the room stream (for paging)."""
+
+    message_id = models.CharField(primary_key=True, max_length=32)
+    root_id = models.CharField(max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+",
+                             db_index=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+", db_index=False)
+    seq = models.BigIntegerField()
+    at = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["root_id", "seq"])]
+
+
+class ThreadSummary(models.Model):
+    """What a thread's root shows: replies not deleted, the last one's time, and
+    the latest repliers. `version` grows with each change (clients keep the highest)."""
+
+    root_id = models.CharField(primary_key=True, max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    replies = models.IntegerField(default=0)
+    last_reply_at = models.DateTimeField(null=True)
+    participants = models.JSONField(default=list)  # user ids, latest replier first
+    version = models.IntegerField(default=0)
+
+
+class ThreadFollow(models.Model):
+    """Whether an employee follows a thread. A row with `following` false is an
+    explicit unfollow, which a later reply by someone else does not undo."""
+
+    root_id = models.CharField(max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+",
+                             db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    following = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["root_id", "user"],
+                                               name="thread_follow_unique")]
+
+
+class Mention(models.Model):
+    """A member mentioned by a message, written by the persister from the `mention`
+    events on their user stream (the notification centre reads these)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+", db_index=False)
+    message_id = models.CharField(max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+",
+                             db_index=False)
+    thread_id = models.CharField(max_length=32, null=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                           related_name="+", db_index=False)
+    seq = models.BigIntegerField()  # of the event on user:<id>
+    at = models.DateTimeField()
+    everyone = models.BooleanField(default=False)  # through @room
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "message_id"],
+                                               name="mention_unique")]
+        indexes = [models.Index(fields=["user", "seq"])]
+
+
+class Announcement(models.Model):
+    """A message that requires acknowledgement (message.send `requires_ack`),
+    written by the send action: rare, and acks must find it at once."""
+
+    message_id = models.CharField(primary_key=True, max_length=32)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+",
+                             db_index=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"announcement {self.message_id}"
+
+
+class Ack(models.Model):
+    """One employee acknowledged one version of an announcement. Never changed or
+    deleted: the company's record of who read what, and when."""
+
+    announcement = models.ForeignKey(Announcement, on_delete=models.CASCADE,
+                                     related_name="acks", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    version = models.IntegerField()  # of the message (MessageState.version) acknowledged
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["announcement", "version", "user"],
+                                               name="ack_once_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} acknowledged {self.announcement_id} v{self.version}"

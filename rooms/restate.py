@@ -13,6 +13,7 @@ from typing import Any
 
 from realtime.access import Reader
 from realtime.db import run_db
+from realtime.journal import event_frame
 from rooms.events import MESSAGE_CREATED, MESSAGE_UPDATED
 from rooms.selectors import Now, ms, now_of
 
@@ -39,16 +40,32 @@ def message_now(data: dict[str, Any], now: Now) -> dict[str, Any]:
              for emoji, (count, version) in now.counts.get(mid, {}).items() if count > 0]
     if chips:
         changed["reactions"] = chips
+    summary = now.threads.get(mid)
+    if summary is not None:
+        changed["thread_summary"] = summary
+    if mid in now.following:
+        changed["following"] = True
+    if mid in now.acks:
+        changed["ack"] = now.acks[mid]
     return {**data, **changed} if changed else data
-
-
-def _frame(event: dict[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 async def restate(reader: Reader, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """The room kind's `restate` (realtime.access.StreamKind)."""
     return await restate_for(reader.principal.id, rows)
+
+
+def _announced(sent: list[dict[str, Any]]) -> list[str]:
+    return sorted({d["id"] for d in sent if d.get("requires_ack")})
+
+
+async def messages_now(reader_id: int, sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The data of these message.created events (of any rooms), each as it is now;
+    one database read for all of them."""
+    if not sent:
+        return []
+    now = await run_db(now_of, sorted({d["id"] for d in sent}), reader_id, _announced(sent))
+    return [message_now(d, now) for d in sent]
 
 
 async def restate_for(reader_id: int, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -61,7 +78,8 @@ async def restate_for(reader_id: int, rows: list[tuple[int, str]]) -> list[tuple
                 events[seq] = event
     if not events:
         return rows
-    now = await run_db(now_of, sorted({e["data"]["id"] for e in events.values()}), reader_id)
+    now = await run_db(now_of, sorted({e["data"]["id"] for e in events.values()}), reader_id,
+                       _announced([e["data"] for e in events.values()]))
     out = []
     for seq, frame in rows:
         event = events.get(seq)
@@ -74,6 +92,6 @@ async def restate_for(reader_id: int, rows: list[tuple[int, str]]) -> list[tuple
                 if state is not None and state.deleted_at is not None:
                     event["data"] = _tombstone(data)
             if event["data"] is not data:
-                frame = _frame(event)
+                frame = event_frame(event["stream"], seq, event["type"], event["data"])
         out.append((seq, frame))
     return out

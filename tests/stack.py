@@ -10,6 +10,7 @@ with a server ("services-daphne"); COLLOQUY_TEST_SERVER changes the default.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import html.parser
@@ -25,12 +26,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,9 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 9  # tests use their own Redis database and a per-run key prefix
 
 # Employees made up front per stack; the whole suite takes about a thousand.
-POOL = {"employee": 3000, "guest": 200}
+POOL = {"employee": 3000, "guest": 200, "moderator": 50, "executive": 30}
+# Usernames are the role's letter and a number: e0001, g0001, m0001, x0001.
+PREFIX = {"employee": "e", "guest": "g", "moderator": "m", "executive": "x"}
 PRESENCE_TTL = 4.0
 OFFLINE_DELAY = 1.5
 
@@ -57,10 +61,32 @@ POOL_SCRIPT = (
     "from core.models import Employee\n"
     f"h = make_password({PASSWORD!r})\n"
     f"pool = {json.dumps(POOL)}\n"
-    "Employee.objects.bulk_create([Employee(username=f'{r[0]}{i:04d}', password=h,"
+    f"prefix = {json.dumps(PREFIX)}\n"
+    "Employee.objects.bulk_create([Employee(username=f'{prefix[r]}{i:04d}', password=h,"
     " display_name=f'{r.title()} {i}', role=r) for r, n in pool.items()"
     " for i in range(1, n + 1)])\n"
 )
+
+
+# Every module holding an OPS table of ops it registers.
+OP_TABLES = [Path("consumers") / "ops.py", Path("roundtables") / "ops.py"]
+
+
+def ops_in_source() -> list[str]:
+    """The keys of every OPS table (OP_TABLES), read without importing Django."""
+    found: list[str] = []
+    for module in OP_TABLES:
+        tree = ast.parse((ROOT / module).read_text())
+        for node in ast.walk(tree):
+            target = (getattr(node, "target", None)
+                      or (getattr(node, "targets", None) or [None])[0])
+            if isinstance(target, ast.Name) and target.id == "OPS":
+                value = node.value  # type: ignore[attr-defined]
+                found += [k.value for k in value.keys if isinstance(k, ast.Constant)]
+                break
+        else:
+            raise AssertionError(f"no OPS table in {module}")
+    return found
 
 
 def free_port() -> int:
@@ -113,7 +139,10 @@ class Stack:
                     # Presence timings scaled down so crash and debounce tests are quick.
                     "COLLOQUY_PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
                     "COLLOQUY_PRESENCE_REFRESH_SECONDS": "1",
-                    "COLLOQUY_PRESENCE_OFFLINE_DELAY_SECONDS": str(OFFLINE_DELAY)}
+                    "COLLOQUY_PRESENCE_OFFLINE_DELAY_SECONDS": str(OFFLINE_DELAY),
+                    # No digest e-mails but in tests/test_digests.py, which turns them on.
+                    "COLLOQUY_DIGEST_INTERVAL_SECONDS": "0",
+                    "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("REDIS_URL", None)
         if profile == "services":
@@ -231,7 +260,7 @@ class Stack:
         """A username from the pool nobody else has used in this run."""
         n = next(self._counters[role])
         assert n <= POOL[role], f"the test pool has only {POOL[role]} {role}s; raise POOL"
-        return f"{role[0]}{n:04d}"
+        return f"{PREFIX[role]}{n:04d}"
 
     def issue_tokens(self, names: list[str]) -> dict[str, str]:
         """Bearer tokens for these pool users, issued in one process.
@@ -286,6 +315,16 @@ class Stack:
                 return r.status, _lower(r.headers), json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, _lower(e.headers), json.loads(e.read() or b"{}")
+
+    def get_raw(self, path: str, headers: dict[str, str] | None = None,
+                index: int = 0) -> tuple[int, dict[str, str], bytes]:
+        """GET: the status, the response headers (lower-cased names) and the body."""
+        req = urllib.request.Request(self.http(index) + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, _lower(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, _lower(e.headers), e.read()
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
@@ -417,6 +456,15 @@ async def close_code_within(client: Client, timeout: float = 5.0) -> int | str |
         return f"still open {timeout:g}s later"
 
 
+async def refused(client: Client, op: str, **fields: Any) -> dict[str, Any]:
+    """The error frame the server answers `op` with (a test failure if it is ok)."""
+    try:
+        reply = await client.request(op, **fields)
+    except ColloquyError as err:
+        return err.frame
+    raise AssertionError(f"{op} was accepted: {reply}")
+
+
 async def send(client: Client, room: int, body: str, client_id: str) -> dict[str, Any]:
     """message.send, waiting out rate_limited (the retry is idempotent by client_id)."""
     while True:
@@ -526,9 +574,56 @@ async def assert_converges(old: State, events: list[dict[str, Any]],
     while True:
         fresh = await fetch()
         if fresh == expected or asyncio.get_running_loop().time() > deadline:
-            assert fresh == expected, "events applied to the old state differ from a fresh one"
+            assert fresh == expected, ("events applied to the old state differ from a fresh one",
+                                       fresh, expected)
             return fresh
         await asyncio.sleep(0.05)
+
+# --- round tables ---------------------------------------------------------------
+
+
+def executive(stack: Stack) -> str:
+    """A new executive (who may create round tables), with a token."""
+    name = stack.new_user("executive")
+    stack.issue_tokens([name])
+    return name
+
+
+async def round_table(stack: Stack, members: list[str], *, premoderation: bool = False,
+                      moderators: int = 1, **extra: Any
+                      ) -> tuple[Recorder, list[Recorder], dict[str, Any]]:
+    """An executive host's client, moderators' clients, and the round table made for
+    the members of a room of `members` (never "everyone": that would notify every
+    employee of the test pool, whom other tests count notifications of)."""
+    host_name = executive(stack)
+    mods = Users(stack, moderators)
+    mod_names = [mods.take() for _ in range(moderators)]
+    host = await open_client(stack, host_name, settled=True)
+    if "audience" not in extra:
+        room = (await host.request("rooms.create", name="Audience",
+                                   members=members))["room"]["id"]
+        extra["audience"] = {"kind": "room", "room": room}
+    made = await host.request("roundtable.create", title="Ask the CEO",
+                              description="Quarterly round table",
+                              starts_at=int(time.time() * 1000) + 3_600_000,
+                              hosts=[host_name], moderators=mod_names,
+                              premoderation=premoderation, **extra)
+    mod_clients = [await open_client(stack, n, server=i % 2, settled=True)
+                   for i, n in enumerate(mod_names)]
+    return host, mod_clients, made["roundtable"]
+
+
+async def round_table_viewer(stack: Stack, name: str, rt: int, server: int
+                             ) -> tuple[Recorder, dict[str, Any]]:
+    """An audience member's client on `server`, with the round table opened."""
+    client = await open_client(stack, name, server=server, settled=True)
+    return client, await client.roundtable(rt)
+
+
+def round_table_events(client: Recorder, rt: int) -> list[dict[str, Any]]:
+    return [f for f in client.stream_events() if f["stream"] == f"roundtable:{rt}"]
+
+
 
 # --- the Django admin, over HTTP ------------------------------------------------
 
@@ -639,3 +734,19 @@ def session_login(stack: Stack, username: str, password: str) -> tuple[str, str]
     csrftoken cookies the browser then holds."""
     cookies = AdminBrowser(stack, username, password).login().cookies()
     return cookies["sessionid"], cookies["csrftoken"]
+
+
+class LoopThread:
+    """An event loop in a thread: the sockets live there, hypothesis stays synchronous."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="arena", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)

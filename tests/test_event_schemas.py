@@ -13,9 +13,12 @@ import asyncio
 import json
 from typing import Any
 
+import notifications.events
 import presence.events
 import realtime.access
 import rooms.events
+import roundtables.access
+import roundtables.events
 import tests.boards.events  # noqa: F401  (with the others: fills EVENTS in this process)
 from realtime.schema import EVENTS, problems
 from tests.stack import AdminBrowser, Recorder, Stack, make_staff, open_client, until
@@ -35,16 +38,31 @@ async def tour(stack: Stack) -> list[dict[str, Any]]:
     stack.issue_tokens([ana_name, ben_name, cy_name])
     ana = await open_client(stack, ana_name, settled=True)
     ben = await open_client(stack, ben_name, server=1, settled=True)
-    room = (await ana.request("rooms.create", name="Tour", members=[ben_name]))["room"]["id"]
+    room = (await ana.request("rooms.create", name="Tour", members=[ben_name],
+                              members_announce=True))["room"]["id"]
     await ana.request("rooms.invite", room=room, users=[cy_name])
     sent = await ana.request("message.send", room=room, body="hello", client_id="tour-1")
     await ben.request("read", room=room, seq=sent["seq"])
+    await until(lambda: any(f.get("type") == "receipt.updated" for f in ana.frames),
+                "the read's receipt on ana")
     await ben.request("reaction.add", room=room, message=sent["id"], emoji="tada")
     await ben.request("reaction.remove", room=room, message=sent["id"], emoji="tada")
     await ana.request("reaction.add", room=room, message=sent["id"], emoji="👍")
     await ana.request("message.edit", room=room, message=sent["id"], body="hello, all")
     second = await ana.request("message.send", room=room, body="oops", client_id="tour-2")
     await ana.request("message.delete", room=room, message=second["id"])
+    policy = await ana.request("message.send", room=room, body="read me", client_id="tour-4",
+                               requires_ack=True)
+    await ben.request("message.ack", room=room, message=policy["id"])
+    staff = await round_table(stack, ben)
+    reply = await ben.request("message.send", room=room, body=f"re @{ana_name}",
+                              client_id="tour-3", thread=sent["id"])
+    await ana.request("thread.unfollow", room=room, message=sent["id"])
+    await ben.request("notifications.read", up_to=2**53)
+    await ben.request("notifications.prefs", off=["reaction"])
+    await ben.request("rooms.mute", room=room, level="mentions")
+    thread = (await ana.request("history", stream=f"room:{room}", thread=sent["id"]))["events"]
+    assert [e["data"]["id"] for e in thread] == [reply["id"]]
     await ana.request("presence.subscribe", users=[ben.user["id"]])
     await ben.request("presence.set", status="away")
     await ben.request("typing", room=room)
@@ -54,7 +72,7 @@ async def tour(stack: Stack) -> list[dict[str, Any]]:
     await ana.request("boards.set", board=board, slot="a", text="one")
     await ana.request("boards.set", board=board, slot="b", text="who?", anonymous=True)
     await ana.request("boards.clear", board=board, slot="a")
-    history = [*(await ana.request("history", stream=f"room:{room}", after=0))["events"],
+    history = [*thread, *(await ana.request("history", stream=f"room:{room}", after=0))["events"],
                *(await ana.request("history", stream=f"board:{board}", after=0))["events"]]
     await ana.request("boards.leave", board=board)
     name, password = make_staff(stack)
@@ -65,7 +83,30 @@ async def tour(stack: Stack) -> list[dict[str, Any]]:
     await until(lambda: any(f.get("type") == "room.removed" for f in ana.frames),
                 "room.removed on ana")
     await asyncio.gather(ana.close(), ben.close())
-    return [*events(ana), *events(ben), *history]
+    return [*events(ana), *events(ben), *staff, *history]
+
+
+async def round_table(stack: Stack, viewer: Recorder) -> list[dict[str, Any]]:
+    """Each round-table event once, with `viewer` watching; the host's event frames."""
+    host_name = stack.new_user("executive")
+    stack.issue_tokens([host_name])
+    host = await open_client(stack, host_name, settled=True)
+    # A room's audience: "everyone" would notify the whole test pool.
+    room = (await host.request("rooms.create", name="Tour audience",
+                               members=[viewer.user["username"]]))["room"]["id"]
+    rt = (await host.request("roundtable.create", title="Tour", starts_at=0, hosts=[host_name],
+                             audience={"kind": "room", "room": room}))["roundtable"]["id"]
+    await viewer.roundtable(rt)
+    await host.request("roundtable.start", roundtable=rt)
+    q = (await viewer.ask(rt, "Why?", "tour-q"))["question"]["id"]
+    await viewer.request("question.edit", question=q, body="Why, really?")
+    await viewer.vote(q)
+    await host.pin(rt, q)
+    await until(lambda: any(f.get("type") == "question.votes" for f in viewer.frames),
+                "the gathered ranking")
+    await host.request("ping")
+    await host.close()
+    return events(host)
 
 
 def events(client: Recorder) -> list[dict[str, Any]]:
@@ -85,4 +126,5 @@ async def test_every_event_of_the_tour_matches_its_schema(stack: Stack) -> None:
 
 
 # The modules imported above for their registrations.
-_ = (presence.events, realtime.access, rooms.events)
+_ = (notifications.events, presence.events, realtime.access, rooms.events, roundtables.access,
+     roundtables.events)

@@ -72,7 +72,7 @@ async def test_a_pipeline_refused_for_a_lost_script_cache_runs_again_once() -> N
     batch = [([f"{prefix}:seq:{stream}", f"{prefix}:win:{stream}", f"{prefix}:journal",
                f"{prefix}:epoch"],
               ['{"op":"event","stream":"room:1","seq":', f',"n":{i}}}', stream, "{}", 60,
-               f"{prefix}:ev:{stream}"],
+               f"{prefix}:ev:{stream}", f"{prefix}:cnt:{stream}:", 0, 0, 0],  # no tallies
               asyncio.get_running_loop().create_future()) for i in range(3)]
     try:
         assert await journal._pipelined(batch) == [[1, b"1"], [1, b"2"], [1, b"3"]]

@@ -41,6 +41,25 @@ async def fails(client: Client, op: str, **fields: Any) -> dict[str, Any]:
     return caught.value.frame
 
 
+def by_stream(frames: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Frames per stream, each in arrival order (the order a stream promises)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for frame in frames:
+        out.setdefault(frame["stream"], []).append(frame)
+    return out
+
+
+def added_notice(client: Recorder, note: dict[str, Any], room: dict[str, Any],
+                 by: dict[str, Any]) -> dict[str, Any]:
+    """The notification.created that tells `client` it was added to `room`."""
+    stream = f"user:{client.user['id']}"
+    return {"op": "event", "stream": stream, "seq": client.head(stream) + 2,
+            "type": "notification.created",
+            "data": {"id": note["data"]["id"], "kind": "room_added", "room": room["id"],
+                     "message": None, "thread": None, "actor": by, "ts": note["data"]["ts"],
+                     "preview": room["name"], "emoji": ""}}
+
+
 def brief(room: dict[str, Any]) -> dict[str, Any]:
     return {"id": room["id"], "name": room["name"], "kind": room["kind"]}
 
@@ -63,12 +82,17 @@ async def test_create_group_room_tells_each_member_on_their_user_stream(
         "id": room["id"], "name": "Team", "kind": "group",
         "members": sorted([creator.user, member.user], key=lambda u: u["id"])}}
     user_stream = f"user:{member.user['id']}"
-    assert await events(member, 2, "room.added and room.created") == [
-        {"op": "event", "stream": user_stream, "seq": member.head(user_stream) + 1,
-         "type": "room.added", "data": {"room": brief(room), "seq": 1}},
-        {"op": "event", "stream": f"room:{room['id']}", "seq": 1, "type": "room.created",
-         "data": {"room": room, "by": creator.user}},
-    ]
+    seen = by_stream(await events(member, 3, "room.added, its notification, room.created"))
+    [note] = [e for e in seen[user_stream] if e["type"] == "notification.created"]
+    assert seen == {
+        user_stream: [
+            {"op": "event", "stream": user_stream, "seq": member.head(user_stream) + 1,
+             "type": "room.added", "data": {"room": brief(room), "seq": 1}},
+            added_notice(member, note, room, creator.user)],
+        f"room:{room['id']}": [
+            {"op": "event", "stream": f"room:{room['id']}", "seq": 1, "type": "room.created",
+             "data": {"room": room, "by": creator.user}}],
+    }
     await asyncio.gather(member.close(), creator.close())
 
 
@@ -106,15 +130,21 @@ async def test_invitee_live_socket_gets_room_added_then_member_joined_then_messa
     assert ack["seq"] == 3  # room.created 1, member.joined 2
 
     user_stream = f"user:{guest.user['id']}"
-    assert await events(guest, 3, "room.added, member.joined and the message") == [
-        {"op": "event", "stream": user_stream, "seq": guest.head(user_stream) + 1,
-         "type": "room.added", "data": {"room": brief(room), "seq": 2}},
-        {"op": "event", "stream": stream, "seq": 2, "type": "member.joined",
-         "data": {"room": rid, "user": guest.user, "by": creator.user}},
-        {"op": "event", "stream": stream, "seq": 3, "type": "message.created",
-         "data": {"id": ack["id"], "room": rid, "author": creator.user, "body": "welcome",
-                  "client_id": "w-1", "ts": ack["ts"]}},
-    ]
+    seen = by_stream(await events(guest, 4, "room.added, its notification, member.joined"
+                                            " and the message"))
+    [note] = [e for e in seen[user_stream] if e["type"] == "notification.created"]
+    assert seen == {
+        user_stream: [
+            {"op": "event", "stream": user_stream, "seq": guest.head(user_stream) + 1,
+             "type": "room.added", "data": {"room": brief(room), "seq": 2}},
+            added_notice(guest, note, room, creator.user)],
+        stream: [
+            {"op": "event", "stream": stream, "seq": 2, "type": "member.joined",
+             "data": {"room": rid, "user": guest.user, "by": creator.user}},
+            {"op": "event", "stream": stream, "seq": 3, "type": "message.created",
+             "data": {"id": ack["id"], "room": rid, "author": creator.user, "body": "welcome",
+                      "client_id": "w-1", "ts": ack["ts"]}}],
+    }
     assert guest.duplicates == 0
     await asyncio.gather(creator.close(), guest.close())
 
@@ -302,7 +332,8 @@ async def test_rooms_list_counts_others_messages_after_the_marker(
     reply = await mine.request("rooms.list")
     assert reply == {"op": "ok", "ref": reply["ref"], "rooms": [{
         "id": room["id"], "name": "Unread", "kind": "group", "read_seq": 0, "last_seq": 5,
-        "unread": 3,
+        "mute": {"level": "all", "until": None}, "members_announce": False,
+        "unread": 3, "mentions": 0,
         "last_message": {"id": own["id"], "room": room["id"], "author": mine.user,
                          "body": "mine", "client_id": "m0", "ts": own["ts"]},
     }]}
@@ -327,7 +358,8 @@ async def test_read_moves_the_marker_and_tells_the_users_other_sockets(
                 "read.updated on the other socket")
     [update] = [f for f in phone.frames if f.get("type") == "read.updated"]
     assert update == {"op": "event", "stream": user_stream, "seq": phone.head(user_stream) + 1,
-                      "type": "read.updated", "data": {"room": rid, "seq": 3}}
+                      "type": "read.updated",
+                      "data": {"room": rid, "seq": 3, "unread": 1, "mentions": 0, "head": 4}}
     [listed] = (await phone.request("rooms.list"))["rooms"]
     assert (listed["read_seq"], listed["last_seq"], listed["unread"]) == (3, 4, 1)
     await asyncio.gather(tab.close(), phone.close(), theirs.close())
@@ -349,7 +381,8 @@ async def test_read_never_moves_the_marker_back(stack: Stack, users: Users) -> N
     await tab.request("ping")
     await asyncio.sleep(0.2)  # a second read.updated would arrive now
     updates = [f["data"] for f in tab.frames if f.get("type") == "read.updated"]
-    assert updates == [{"room": rid, "seq": 4}]  # the step back announced nothing
+    # The step back announced nothing.
+    assert updates == [{"room": rid, "seq": 4, "unread": 0, "mentions": 0, "head": 4}]
     [listed] = (await tab.request("rooms.list"))["rooms"]
     assert (listed["read_seq"], listed["unread"]) == (4, 0)
     await asyncio.gather(tab.close(), theirs.close())
@@ -363,3 +396,21 @@ async def test_read_past_the_head_is_a_bad_request(stack: Stack, users: Users) -
     assert frame == {"op": "error", "ref": frame["ref"], "code": "bad_request",
                      "message": "field 'seq' must be between 0 and the room's last seq 1"}
     await tab.close()
+
+
+async def test_counts_gives_each_rooms_snapshot_and_the_totals(stack: Stack, users: Users) -> None:
+    me, other = users.take(), users.take()
+    mine = await open_client(stack, me)
+    theirs = await open_client(stack, other, server=1)
+    first = (await theirs.request("rooms.create", name="One", members=[me]))["room"]["id"]
+    second = (await theirs.request("rooms.create", name="Two", members=[me]))["room"]["id"]
+    await theirs.request("message.send", room=first, body=f"@{me} look", client_id="c1")
+    await theirs.request("message.send", room=second, body="hi", client_id="c2")
+    ack = await theirs.request("message.send", room=second, body="again", client_id="c3")
+    await mine.request("message.send", room=second, body="mine", client_id="c4")
+    reply = await mine.request("counts")
+    assert reply == {"op": "ok", "ref": reply["ref"], "rooms": [
+        {"id": first, "read_seq": 0, "unread": 1, "mentions": 1, "head": 2},
+        {"id": second, "read_seq": 0, "unread": 2, "mentions": 0, "head": ack["seq"] + 1},
+    ], "unread": 3, "mentions": 1, "notifications": 3}  # two rooms added, one mention
+    await asyncio.gather(mine.close(), theirs.close())

@@ -111,7 +111,9 @@ async def test_deleted_message_is_a_tombstone_in_history_and_takes_no_more_chang
     deleted = await writer.request("message.delete", room=room["id"], message=ack["id"])
     assert deleted == {"op": "ok", "ref": deleted["ref"], "id": ack["id"], "seq": ack["seq"] + 2}
     [event] = await reader.events_of("message.deleted", 1)
-    assert event["data"] == {"id": ack["id"], "room": room["id"], "by": writer.hello["user"]}
+    assert event["data"] == {"id": ack["id"], "room": room["id"], "by": writer.hello["user"],
+                             "seq": ack["seq"], "author": writer.hello["user"]["id"],
+                             "thread": None, "mentions": [], "mentions_room": False}
     reply = await reader.request("history", stream=f"room:{room['id']}", limit=50)
     frames = [e for e in reply["events"] if e["type"].startswith("message.")]
     assert [(e["type"], e["data"].get("body"), e["data"].get("deleted")) for e in frames] == [
@@ -225,7 +227,10 @@ async def test_rooms_list_shows_the_last_message_as_it_is_now(stack: Stack) -> N
     await writer.edit_message(room["id"], ack["id"], "the plan")
     [listed] = [r for r in (await reader.request("rooms.list"))["rooms"] if r["id"] == room["id"]]
     assert (listed["last_message"]["body"], listed["last_message"]["version"]) == ("the plan", 2)
-    await writer.delete_message(room["id"], ack["id"])
+    later = await send(writer, room["id"], "scratch that", "c-2")
+    await writer.delete_message(room["id"], later["id"])
+    # A deleted message leaves the list: the last message is the one before it.
     [listed] = [r for r in (await reader.request("rooms.list"))["rooms"] if r["id"] == room["id"]]
-    assert (listed["last_message"]["body"], listed["last_message"]["deleted"]) == ("", True)
+    assert (listed["last_message"]["id"], listed["last_message"]["body"]) == (ack["id"], "the plan")
+    assert (listed["unread"], listed["last_seq"]) == (1, later["seq"] + 1)
     await asyncio.gather(writer.close(), reader.close())

@@ -6,10 +6,11 @@ import { avatar, h, icon } from "./dom.js";
 let seq = 0;
 
 /**
- * createPicker({store, multiple, exclude: Set<user id>, onChange})
+ * createPicker({store, multiple, exclude: Set<user id>, onChange, label})
  * → {el, selected(): [{id, username, name}], focus(), clear()}
  */
-export function createPicker({ store, multiple, exclude = new Set(), onChange = () => {} }) {
+export function createPicker({ store, multiple, exclude = new Set(), onChange = () => {},
+  label = null }) {
   const id = `picker-${++seq}`;
   const selected = new Map(); // id → employee
   let timer = null;
@@ -25,7 +26,7 @@ export function createPicker({ store, multiple, exclude = new Set(), onChange = 
   const status = h("p", { id: `${id}-status`, class: "picker-status muted", "aria-live": "polite" });
   const el = h("div", { class: "picker" },
     h("label", { for: input.id, class: "field-label" },
-      multiple ? "Add colleagues" : "Find a colleague"),
+      label || (multiple ? "Add colleagues" : "Find a colleague")),
     h("div", { class: "search-box" }, icon("search", 16), input),
     chips, status, results);
 

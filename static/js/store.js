@@ -21,8 +21,12 @@ export class Store extends EventTarget {
     this.localOrder = 0;
     this.refreshTimer = null;
     this.typingSent = new Map(); // room id → when we last sent typing
+    this.notes = new Map(); // notification id → notification (the newest page)
+    this.notesUnread = 0; // all unread, as the server counts them
+    this.notesTimer = null;
     conn.addEventListener("hello", (e) => {
       this.me = e.detail.user; // before any replayed event is applied
+      this.role = e.detail.role || "employee";
       this.users.set(this.me.id, this.me);
     });
     conn.addEventListener("ready", (e) => this._onReady(e.detail));
@@ -44,10 +48,11 @@ export class Store extends EventTarget {
   // --- connection ready -------------------------------------------------------
 
   async _onReady({ reconnected }) {
+    this.refreshNotes();
     await this.refreshRooms();
     const room = this.current;
     if (room) {
-      if (!room.timeline) this.loadLatest(room);
+      if (!room.loaded) this.loadLatest(room);
       this._queryMembersPresence(room);
       this.markRead(room);
     }
@@ -64,9 +69,9 @@ export class Store extends EventTarget {
   _newRoom(id, fields = {}) {
     return {
       id, name: "", kind: "group", read_seq: 0, last_seq: 0, unread: 0, last_message: null,
-      activity: 0, members: null, timeline: null, bySeq: null, oldestSeq: null,
+      activity: 0, members: null, timeline: null, loaded: false, bySeq: null, oldestSeq: null,
       hasOlder: true, loadingOlder: false, typing: new Map(), version: 0,
-      divider: null, ...fields,
+      divider: null, threads: new Map(), readSeqs: new Map(), receiptsFor: null, ...fields,
     };
   }
 
@@ -88,6 +93,8 @@ export class Store extends EventTarget {
       }
       room.name = r.name;
       room.kind = r.kind;
+      room.mute = r.mute || { level: "all", until: null };
+      room.members_announce = Boolean(r.members_announce);
       room.read_seq = Math.max(room.read_seq, r.read_seq);
       // A snapshot older than what live events already told us is ignored.
       if (r.last_seq >= room.last_seq) {
@@ -172,7 +179,7 @@ export class Store extends EventTarget {
     this.currentId = id;
     // The "new messages" line sits where the reader left off, until they leave.
     room.divider = room.unread > 0 ? room.read_seq : null;
-    if (!room.timeline) this.loadLatest(room);
+    if (!room.loaded) this.loadLatest(room);
     if (!room.members) this.fetchMembers(room).then(() => this._queryMembersPresence(room));
     else this._queryMembersPresence(room);
     this.changed();
@@ -212,13 +219,16 @@ export class Store extends EventTarget {
   async loadLatest(room) {
     if (room.loadingOlder) return;
     room.loadingOlder = true;
+    // The timeline exists before we ask: an event that arrives while the page is on
+    // its way is kept (the page may have been read just before it was sent).
+    if (!room.timeline) {
+      room.timeline = new Map();
+      room.bySeq = new Map();
+    }
     try {
       const reply = await this.conn.request("history", { stream: `room:${room.id}`, limit: PAGE });
-      if (!room.timeline) {
-        room.timeline = new Map();
-        room.bySeq = new Map();
-      }
       for (const ev of reply.events) this._addToTimeline(room, ev);
+      room.loaded = true;
       room.hasOlder = reply.events.length === PAGE && reply.events[0].seq > 1;
       room.oldestSeq = reply.events.length ? reply.events[0].seq : room.oldestSeq;
     } catch (err) {
@@ -231,7 +241,7 @@ export class Store extends EventTarget {
   }
 
   async loadOlder(room) {
-    if (!room.timeline || !room.hasOlder || room.loadingOlder || !room.oldestSeq) return false;
+    if (!room.loaded || !room.hasOlder || room.loadingOlder || !room.oldestSeq) return false;
     room.loadingOlder = true;
     this.changed();
     try {
@@ -259,21 +269,28 @@ export class Store extends EventTarget {
       if (data.author) this.users.set(data.author.id, data.author);
       const mine = this.me && data.author && data.author.id === this.me.id && data.client_id;
       const key = mine ? `c:${data.client_id}` : `s:${ev.seq}`;
-      const existing = room.timeline.get(key);
+      room.bySeq.set(ev.seq, key);
+      // A reply lives in its thread (shown in the thread pane), not in the room's timeline.
+      const items = data.thread ? this._threadItems(room, data.thread) : room.timeline;
+      if (!items) return; // a thread not opened: its root's summary counts it
+      const existing = items.get(key);
       if (existing) {
         // Our own message, shown since we sent it: the event confirms it.
-        Object.assign(existing, { seq: ev.seq, id: data.id, ts: data.ts, status: "sent", error: null });
+        Object.assign(existing, { seq: ev.seq, id: data.id, ts: data.ts, status: "sent", error: null,
+          ack: existing.ack || data.ack || null });
         existing.version++;
       } else {
-        room.timeline.set(key, {
+        items.set(key, {
           key, kind: "message", seq: ev.seq, id: data.id, author: data.author,
           body: data.body, ts: data.ts, client_id: data.client_id, status: "sent", version: 0,
+          roomId: room.id, thread: data.thread || null, mentions: data.mentions || [],
           // As it is now (history and resume restate a message: docs/protocol.md).
           edition: data.version || 1, edited_at: data.edited_at || null,
           deleted: Boolean(data.deleted), reactions: chipsOf(data.reactions),
+          summary: data.thread_summary || null, following: Boolean(data.following),
+          requiresAck: Boolean(data.requires_ack), ack: data.ack || null,
         });
       }
-      room.bySeq.set(ev.seq, key);
       return;
     }
     if (!["room.created", "member.joined", "member.left"].includes(ev.type)) return;
@@ -286,13 +303,7 @@ export class Store extends EventTarget {
   /** Timeline items in display order: by seq, then unsent messages in send order. */
   timelineOf(room) {
     if (!room.timeline) return [];
-    const items = [...room.timeline.values()];
-    return items.sort((a, b) => {
-      if (a.seq && b.seq) return a.seq - b.seq;
-      if (a.seq) return -1;
-      if (b.seq) return 1;
-      return a.order - b.order;
-    });
+    return [...room.timeline.values()].filter((i) => !i.thread).sort(inDisplayOrder);
   }
 
   // --- events -----------------------------------------------------------------
@@ -323,6 +334,13 @@ export class Store extends EventTarget {
     if (frame.seq === undefined || frame.seq === null) return;
     this._addToTimeline(room, frame);
     this._onMessageChange(room, type, data);
+    if (type === "thread.updated") this._onThreadUpdated(room, data);
+    if (type === "ack.updated") this._onAckUpdated(room, data);
+    if (type === "receipt.updated") {
+      for (const r of data.reads) {
+        if (r.seq > (room.readSeqs.get(r.user.id) || 0)) room.readSeqs.set(r.user.id, r.seq);
+      }
+    }
     if (type === "room.created" && data.room && data.room.members) {
       room.members = new Map(data.room.members.map((u) => [u.id, u]));
       if (data.room.name) room.name = data.room.name;
@@ -336,24 +354,68 @@ export class Store extends EventTarget {
     if (frame.seq > room.last_seq) {
       room.last_seq = frame.seq;
       if (type === "message.created") {
-        room.last_message = data;
         room.activity = Math.max(room.activity, data.ts);
         this._stopTyping(room, data.author.id);
-        const mine = this.me && data.author.id === this.me.id;
-        if (!mine && !this.isReading(room.id)) room.unread += 1;
+        // Counted as the server counts (rooms/counts.py): the room's own messages
+        // by others; a thread reply is for the thread's followers.
+        if (!data.thread) {
+          room.last_message = data;
+          const mine = this.me && data.author.id === this.me.id;
+          if (!mine && !this.isReading(room.id)) room.unread += 1;
+        }
+      } else if (type === "message.deleted" && !data.thread && data.seq > room.read_seq
+                 && !(this.me && data.author === this.me.id) && room.unread > 0) {
+        room.unread -= 1;
       }
     }
     room.version++;
-    if (this.isReading(room.id)) this.markRead(room);
+    // Only a message moves the marker: reading over a receipt would be announced as
+    // another receipt, and every reader of the room would answer it.
+    if (type === "message.created" && this.isReading(room.id)) this.markRead(room);
     this.changed();
   }
 
   /** An edit, delete or reaction: applied when its version is newer than what we show
    * (two changes made at once may arrive in the other order; the higher version wins). */
+  /** An announcement's tally (ack.updated): a newer version starts again, unacknowledged. */
+  _onAckUpdated(room, data) {
+    const item = this.findMessage(room, data.message);
+    if (!item || (item.ack && data.version < item.ack.version)) return;
+    const mine = Boolean(item.ack && item.ack.mine && item.ack.version === data.version);
+    item.ack = { version: data.version, acked: data.acked, total: data.total, mine };
+    item.version++;
+    room.version++;
+    this.dispatchEvent(new CustomEvent("acks", { detail: { room: room.id, message: data.message } }));
+  }
+
+  /** I acknowledged (here or on another device). */
+  _onAcked(data) {
+    const room = this.rooms.get(data.room);
+    const item = room && this.findMessage(room, data.message);
+    if (!item || !item.ack || item.ack.version !== data.version) return;
+    item.ack = { ...item.ack, mine: true };
+    item.version++;
+    room.version++;
+  }
+
+  acknowledge(room, item) {
+    return this.conn.request("message.ack", { room: room.id, message: item.id });
+  }
+
+  acksOf(room, item) {
+    return this.conn.request("acks.list", { room: room.id, message: item.id });
+  }
+
+  /** Whether this employee may send announcements in the room (the server decides). */
+  mayAnnounce(room) {
+    return ["moderator", "executive", "admin"].includes(this.role)
+      || Boolean(room && room.members_announce);
+  }
+
   _onMessageChange(room, type, data) {
-    if (!room.timeline || !MESSAGE_CHANGES.includes(type)) return;
+    if (!MESSAGE_CHANGES.includes(type)) return;
     const id = type.startsWith("reaction.") ? data.message : data.id;
-    const item = [...room.timeline.values()].find((m) => m.kind === "message" && m.id === id);
+    const item = this.findMessage(room, id);
     if (!item) return; // not loaded: history will show it as it is now
     // A message this tab sent was shown before the server knew it: nothing changed yet.
     item.edition = item.edition || 1;
@@ -374,6 +436,115 @@ export class Store extends EventTarget {
       } else item.reactions.delete(data.emoji);
     }
     item.version++;
+    room.version++;
+  }
+
+  /** A root's summary: the highest version wins, as for edits. */
+  _onThreadUpdated(room, data) {
+    const root = this.findMessage(room, data.message);
+    if (!root || (root.summary && root.summary.version >= data.version)) return;
+    const { room: _r, message: _m, ...summary } = data;
+    root.summary = summary;
+    root.version++;
+  }
+
+  findMessage(room, id) {
+    for (const items of this._lists(room)) {
+      for (const m of items.values()) if (m.kind === "message" && m.id === id) return m;
+    }
+    return null;
+  }
+
+  _threadItems(room, rootId) {
+    const thread = room.threads.get(rootId);
+    return thread ? thread.items : null;
+  }
+
+  // --- threads ----------------------------------------------------------------
+
+  async openThread(room, rootId) {
+    let thread = room.threads.get(rootId);
+    if (!thread) {
+      thread = { items: new Map(), loading: true };
+      room.threads.set(rootId, thread);
+    }
+    this.changed();
+    try {
+      const reply = await this.conn.request("history", {
+        stream: `room:${room.id}`, thread: rootId, limit: 200,
+      });
+      for (const ev of reply.events) {
+        room.bySeq.delete(ev.seq); // history's copy is as the message is now
+        this._addToTimeline(room, ev);
+      }
+    } catch (err) {
+      if (!(err instanceof ConnectionLost)) this.notify(`Could not load the thread: ${err.message}`, "error");
+    } finally {
+      thread.loading = false;
+      room.version++;
+      this.changed();
+    }
+  }
+
+  threadOf(room, rootId) {
+    const thread = room.threads.get(rootId);
+    if (!thread) return [];
+    return [...thread.items.values()].sort(inDisplayOrder);
+  }
+
+  async setFollowing(room, root, following) {
+    const reply = await this.conn.request(following ? "thread.follow" : "thread.unfollow",
+      { room: room.id, message: root.id });
+    root.following = reply.following;
+    root.version++;
+    room.version++;
+    this.changed();
+  }
+
+  // --- changing messages -------------------------------------------------------
+
+  editMessage(room, item, body) {
+    return this.conn.request("message.edit", { room: room.id, message: item.id, body });
+  }
+
+  deleteMessage(room, item) {
+    return this.conn.request("message.delete", { room: room.id, message: item.id });
+  }
+
+  toggleReaction(room, item, emoji) {
+    const chip = item.reactions && item.reactions.get(emoji);
+    return this.conn.request(chip && chip.mine ? "reaction.remove" : "reaction.add",
+      { room: room.id, message: item.id, emoji });
+  }
+
+  /** My newest message in the room's timeline that can still be edited (Up in the composer). */
+  lastEditable(room) {
+    return this._mySent(room).filter((m) => !m.deleted).pop() || null;
+  }
+
+  /** My sent messages in the room's timeline, oldest first. */
+  _mySent(room) {
+    return this.timelineOf(room).filter((m) => m.kind === "message" && m.status === "sent"
+      && this.me && m.author.id === this.me.id);
+  }
+
+  // --- search -----------------------------------------------------------------
+
+  searchMessages(query) {
+    return this.conn.request("search", { query, limit: 30 });
+  }
+
+  /** Page back until the message with `seq` is loaded (a search result far back). */
+  async loadUntil(room, seq) {
+    for (let pages = 0; pages < 40; pages++) {
+      if (room.loaded && room.oldestSeq !== null && room.oldestSeq <= seq) return true;
+      if (!room.loaded) {
+        await this.loadLatest(room);
+        continue;
+      }
+      if (!(await this.loadOlder(room))) return false;
+    }
+    return false;
   }
 
   _onUserEvent(type, data) {
@@ -387,28 +558,122 @@ export class Store extends EventTarget {
           const p = this.partner(room);
           if (p) this.queryPresence([p.id]);
         });
+        this._scheduleRefresh(); // its counts and settings, as rooms.list has them
       }
     } else if (type === "room.removed") {
       this._dropRoom(data.room.id);
+    } else if (type === "room.muted") {
+      const room = this.rooms.get(data.room);
+      if (room) {
+        room.mute = { level: data.level, until: data.until };
+        room.version++;
+      }
+    } else if (type === "notification.created") {
+      if (!this.notes.has(data.id)) {
+        this.notes.set(data.id, { ...data, read: false });
+        this.notesUnread += 1;
+        this.dispatchEvent(new CustomEvent("notification", { detail: data }));
+      }
+    } else if (type === "notification.read") {
+      for (const note of this.notes.values()) {
+        if (!note.read && ((data.ids && data.ids.includes(note.id))
+            || (data.up_to !== null && note.id <= data.up_to))) {
+          note.read = true;
+          this.notesUnread = Math.max(0, this.notesUnread - 1);
+        }
+      }
+      this._scheduleNotes(); // reads of older ones than we hold: the server counts them
+    } else if (type === "thread.following") {
+      const room = this.rooms.get(data.room);
+      const root = room && this.findMessage(room, data.message);
+      if (root) {
+        root.following = data.following;
+        root.version++;
+        room.version++;
+      }
+    } else if (type === "message.acked") {
+      this._onAcked(data);
     } else if (type === "read.updated") {
       const room = this.rooms.get(data.room);
       if (room && data.seq > room.read_seq) {
+        // The server's count at the new marker, as of the room's seq `head`, plus
+        // what this tab has seen arrive since.
         room.read_seq = data.seq;
-        this._recountUnread(room);
+        room.unread = data.unread + this.timelineOf(room).filter((i) => i.kind === "message"
+          && i.seq > data.head && !i.thread && !i.deleted && i.author.id !== this.me.id).length;
         room.version++;
       }
     }
   }
 
-  _recountUnread(room) {
-    if (room.read_seq >= room.last_seq) {
-      room.unread = 0;
-    } else if (room.timeline && room.oldestSeq !== null && room.oldestSeq <= room.read_seq + 1) {
-      room.unread = this.timelineOf(room).filter((i) => i.kind === "message" && i.seq
-        && i.seq > room.read_seq && i.author.id !== this.me.id).length;
-    } else {
-      this._scheduleRefresh();
+  // --- read receipts -----------------------------------------------------------
+
+  /** My newest sent message in the room's timeline. */
+  lastMine(room) {
+    return this._mySent(room).pop() || null;
+  }
+
+  /** Members (not me) whose marker is at or past the message (receipts + receipt.updated). */
+  seenBy(room, item) {
+    if (!room.members || !item || !item.seq) return [];
+    return [...room.members.values()].filter((u) => (!this.me || u.id !== this.me.id)
+      && (room.readSeqs.get(u.id) || 0) >= item.seq);
+  }
+
+  async loadReceipts(room) {
+    const mine = this.lastMine(room);
+    // Asked once per message; a room too large for receipts answers too_large.
+    if (!mine || !mine.id || !room.members || room.members.size < 2
+        || room.receiptsFor === mine.id || !this.conn.ready) return;
+    room.receiptsFor = mine.id;
+    try {
+      const reply = await this.conn.request("receipts", { room: room.id, message: mine.id });
+      for (const r of reply.read_by) {
+        if (r.seq > (room.readSeqs.get(r.user.id) || 0)) room.readSeqs.set(r.user.id, r.seq);
+      }
+      room.version++;
+      this.changed();
+    } catch {
+      // Too large, or gone: nothing to show, and not asked again for this message.
     }
+  }
+
+  // --- notifications ---------------------------------------------------------
+
+  async refreshNotes() {
+    try {
+      const reply = await this.conn.request("notifications.list", { limit: 50 });
+      this.notes = new Map(reply.notifications.map((n) => [n.id, n]));
+      this.notesUnread = reply.unread;
+      this.changed();
+    } catch {
+      // the next ready or read retries
+    }
+  }
+
+  _scheduleNotes() {
+    if (this.notesTimer) return;
+    this.notesTimer = setTimeout(() => {
+      this.notesTimer = null;
+      this.refreshNotes();
+    }, 300);
+  }
+
+  sortedNotes() {
+    return [...this.notes.values()].sort((a, b) => b.id - a.id);
+  }
+
+  muteRoom(room, level) {
+    return this.conn.request("rooms.mute", { room: room.id, level });
+  }
+
+  readNotes(ids) {
+    return this.conn.request("notifications.read", { ids });
+  }
+
+  readAllNotes() {
+    const newest = Math.max(0, ...this.notes.keys());
+    return newest ? this.conn.request("notifications.read", { up_to: newest }) : null;
   }
 
   // --- reading ----------------------------------------------------------------
@@ -477,19 +742,20 @@ export class Store extends EventTarget {
 
   // --- sending ----------------------------------------------------------------
 
-  send(room, body) {
+  send(room, body, thread = null, requiresAck = false) {
     const clientId = newClientId();
     const key = `c:${clientId}`;
     const item = {
       key, kind: "message", seq: null, id: null, author: this.me, body, ts: Date.now(),
       client_id: clientId, status: "sending", error: null, version: 0, order: ++this.localOrder,
-      roomId: room.id,
+      roomId: room.id, thread, edition: 1, reactions: new Map(), summary: null,
+      requiresAck, ack: null,
     };
     if (!room.timeline) {
       room.timeline = new Map();
       room.bySeq = new Map();
     }
-    room.timeline.set(key, item);
+    (thread ? this._threadItems(room, thread) || room.timeline : room.timeline).set(key, item);
     this.typingSent.delete(room.id); // the server ends our typing when the message lands
     room.version++;
     this.changed();
@@ -510,8 +776,10 @@ export class Store extends EventTarget {
     item.version++;
     this.changed();
     try {
-      const ack = await this.conn.request("message.send",
-        { room: room.id, body: item.body, client_id: item.client_id }, { timeout: 20000 });
+      const fields = { room: room.id, body: item.body, client_id: item.client_id };
+      if (item.thread) fields.thread = item.thread;
+      if (item.requiresAck) fields.requires_ack = true;
+      const ack = await this.conn.request("message.send", fields, { timeout: 20000 });
       if (item.status !== "sent") {
         Object.assign(item, { seq: ack.seq, id: ack.id, ts: ack.ts, status: "sent" });
         room.bySeq.set(ack.seq, item.key);
@@ -542,32 +810,43 @@ export class Store extends EventTarget {
     }
   }
 
+  /** Every list of messages a room holds: its timeline and each opened thread. */
+  _lists(room) {
+    return [room.timeline, ...[...room.threads.values()].map((t) => t.items)].filter(Boolean);
+  }
+
+  _itemByKey(room, key) {
+    for (const items of this._lists(room)) if (items.has(key)) return [items, items.get(key)];
+    return [null, null];
+  }
+
   flushOutbox() {
     for (const room of this.rooms.values()) {
-      if (!room.timeline) continue;
-      for (const item of this.timelineOf(room)) {
-        if (item.kind === "message" && item.status === "queued") this._deliver(room, item);
+      for (const items of this._lists(room)) {
+        const queued = [...items.values()].filter((i) => i.kind === "message" && i.status === "queued")
+          .sort((a, b) => a.order - b.order);
+        for (const item of queued) this._deliver(room, item);
       }
     }
   }
 
   retry(room, key) {
-    const item = room.timeline && room.timeline.get(key);
+    const [, item] = this._itemByKey(room, key);
     if (item && item.status === "failed") this._deliver(room, item);
   }
 
   /** A refused message back into the composer: returns its text and drops it. */
   edit(room, key) {
-    const item = room.timeline && room.timeline.get(key);
+    const [, item] = this._itemByKey(room, key);
     if (!item || item.status !== "failed") return "";
     this.discard(room, key);
     return item.body;
   }
 
   discard(room, key) {
-    const item = room.timeline && room.timeline.get(key);
+    const [items, item] = this._itemByKey(room, key);
     if (item && item.status !== "sent") {
-      room.timeline.delete(key);
+      items.delete(key);
       room.version++;
       this.changed();
     }
@@ -576,8 +855,9 @@ export class Store extends EventTarget {
   unsentCount() {
     let n = 0;
     for (const room of this.rooms.values()) {
-      if (!room.timeline) continue;
-      for (const item of room.timeline.values()) if (item.kind === "message" && item.status !== "sent") n++;
+      for (const items of this._lists(room)) {
+        for (const item of items.values()) if (item.kind === "message" && item.status !== "sent") n++;
+      }
     }
     return n;
   }
@@ -615,6 +895,14 @@ export class Store extends EventTarget {
     for (const e of reply.employees) this.users.set(e.id, { id: e.id, username: e.username, name: e.name });
     return reply.employees;
   }
+}
+
+/** Timeline order: by seq, then unsent messages in the order they were sent. */
+function inDisplayOrder(a, b) {
+  if (a.seq && b.seq) return a.seq - b.seq;
+  if (a.seq) return -1;
+  if (b.seq) return 1;
+  return a.order - b.order;
 }
 
 const MESSAGE_CHANGES = ["message.updated", "message.deleted", "reaction.added",

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from colloquy_client import Client
 from tests.stack import PASSWORD, PG_ADMIN, POOL_SCRIPT, Stack, free_port
 
 try:
@@ -75,7 +76,9 @@ class BrowserStack:
             "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
             "from django.contrib.sessions.backends.db import SessionStore\n"
             "out = {}\n"
-            "for u in Employee.objects.filter(role='employee').order_by('username')[:200]:\n"
+            "people = list(Employee.objects.filter(role='employee').order_by('username')[:200])\n"
+            "people += Employee.objects.filter(role__in=['executive', 'moderator'])\n"
+            "for u in people:\n"
             "    s = SessionStore()\n"
             "    s[SESSION_KEY] = str(u.pk)\n"
             "    s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
@@ -97,13 +100,17 @@ class BrowserStack:
     def relaunch(self) -> None:
         self.stack.servers[0] = (self.stack._launch(self.port), self.port)
 
-    def new_user(self) -> str:
-        return self.stack.new_user()
+    def new_user(self, role: str = "employee") -> str:
+        """A fresh pool user with a signed-in session: an employee, or an executive
+        (x0001…) or moderator (m0001…)."""
+        return self.stack.new_user(role)
 
     @staticmethod
     def name(username: str) -> str:
-        """The display name tests/stack.py gives a pool user: e0007 → "Employee 7"."""
-        return f"Employee {int(username[1:])}"
+        """The display name tests/stack.py gives a pool user: e0007 → "Employee 7",
+        x0002 → "Executive 2", m0003 → "Moderator 3"."""
+        role = {"e": "Employee", "x": "Executive", "m": "Moderator", "g": "Guest"}[username[0]]
+        return f"{role} {int(username[1:])}"
 
 
 @pytest.fixture(scope="package")
@@ -161,14 +168,15 @@ class Session:
 
 @pytest.fixture
 def login(browser: Browser, server: BrowserStack) -> Iterator[Callable[..., Session]]:
-    """login(username=None, viewport=DESKTOP) → a Session with one connected tab."""
+    """login(username=None, viewport=DESKTOP, role="employee") → a Session with one
+    connected tab; without a username, a fresh pool user of that role."""
     sessions: list[Session] = []
 
     def _login(username: str | None = None, viewport: dict[str, int] | None = None,
                route: Callable[[BrowserContext], None] | None = None,
-               form: bool = False) -> Session:
+               form: bool = False, role: str = "employee") -> Session:
         """Signed in with the session cookie made at start, or through the form."""
-        username = username or server.new_user()
+        username = username or server.new_user(role)
         context = browser.new_context(viewport=viewport or DESKTOP)
         if route is not None:
             route(context)
@@ -244,6 +252,16 @@ def open_room(page: Page, name: str) -> None:
     expect(page.locator("#room-title")).to_have_text(name)
 
 
+def roundtable_item(page: Page, title: str) -> Any:
+    return page.locator(".rt-item").filter(has=page.locator(".room-name", has_text=title)).first
+
+
+def open_roundtable(page: Page, title: str) -> None:
+    """Open a round table from the sidebar's "Round tables" section."""
+    roundtable_item(page, title).click()
+    expect(page.locator("#rt-title")).to_have_text(title)
+
+
 def pick(page: Page, username: str) -> None:
     """Find a colleague in the open picker by username and tick them."""
     dialog = page.locator("dialog[open]")
@@ -270,6 +288,15 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def sent(page: Page, text: str) -> None:
+    """Send, then wait for the server's ack (the "Sending…" line goes): only then does
+    another client's history hold the message."""
+    send(page, text)
+    shown = message(page, text)
+    expect(shown).to_have_count(1)
+    expect(shown.locator(".msg-state")).to_have_count(0)
+
+
 def bodies(page: Page) -> list[str]:
     return page.locator("#messages .msg .msg-text").all_inner_texts()
 
@@ -277,3 +304,49 @@ def bodies(page: Page) -> list[str]:
 def message(page: Page, text: str) -> Any:
     return page.locator("#messages .msg").filter(
         has=page.locator(".msg-text", has_text=text))
+
+
+# Under the socket's burst of RATE_BURST (60) requests with rooms.create: a longer
+# seed pauses, as a client over the limit must (it would get rate_limited).
+SEED_BURST = 40
+
+
+def room_with(server: BrowserStack, owner: str, member: str, name: str,
+              bodies: tuple[str, ...] = (), **options: Any) -> dict[str, Any]:
+    """A group room of the two made over the protocol, with `bodies` sent by the member;
+    `options`: more fields of rooms.create (members_announce, say)."""
+    async def make() -> dict[str, Any]:
+        client = Client(server.stack.ws_url(), token=server.stack.token(member))
+        await client.connect()
+        room = (await client.request("rooms.create", name=name, members=[owner],
+                                     **options))["room"]
+        for i, body in enumerate(bodies):
+            if i and i % SEED_BURST == 0:
+                await asyncio.sleep(1.0)  # the socket's bucket refills (20 a second)
+            await client.request("message.send", room=room["id"], body=body,
+                                 client_id=f"seed-{i}")
+        await client.close()
+        return room
+    return dict(run_async(make))
+
+
+def group_of(server: BrowserStack, creator: str, members: list[str], name: str
+             ) -> dict[str, Any]:
+    """A group room of `creator` and `members`, made by the creator over the protocol."""
+    async def make() -> dict[str, Any]:
+        client = Client(server.stack.ws_url(), token=server.stack.token(creator))
+        await client.connect()
+        room = (await client.request("rooms.create", name=name, members=members))["room"]
+        await client.close()
+        return room
+    return dict(run_async(make))
+
+
+def two_tabs(login: Any, server: BrowserStack, name: str,
+             bodies: tuple[str, ...] = ()) -> tuple[Any, Any, Any, Any]:
+    """Sessions of two members, each with the room open."""
+    a, b = login(), login()
+    room_with(server, a.username, b.username, name, bodies)
+    for session in (a, b):
+        open_room(session.page, name)
+    return a, b, a.page, b.page

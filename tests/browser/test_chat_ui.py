@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -130,8 +131,9 @@ def test_history_scrolls_back_and_survives_reload(login: Any, server: BrowserSta
             await cb.request("message.send", room=room["id"], body=f"m{i:02d}", client_id=f"b{i}")
         await ca.close()
         await cb.close()
+        return room["id"]
 
-    run_async(seed)
+    room_id = run_async(seed)
     everything = [f"m{i:02d}" for i in range(1, 81)]
     a = login(a_user)
     page = a.page
@@ -151,11 +153,29 @@ def test_history_scrolls_back_and_survives_reload(login: Any, server: BrowserSta
     # Older messages went in above: what the reader was looking at stayed in view.
     assert timeline.evaluate("el => el.scrollTop") > 200
 
+    # Opening the room read it, and that read is announced by one receipt.updated on
+    # the room stream: a page counts events, so the newest page now holds 49 messages.
+    async def receipt_landed() -> list[str]:
+        cb = await server.stack.client(b_user)
+        try:
+            for _ in range(200):
+                events = (await cb.request("history", stream=f"room:{room_id}",
+                                           limit=50))["events"]
+                if events[-1]["type"] == "receipt.updated":
+                    return [e["data"]["body"] for e in events
+                            if e["type"] == "message.created"]
+                await asyncio.sleep(0.1)
+            raise AssertionError("the read of the opened room was never announced")
+        finally:
+            await cb.close()
+
+    newest = run_async(receipt_landed)
+    assert newest == everything[31:]
     page.reload()
     wait_connected(page)
     open_room(page, "Archive")
-    expect(page.locator("#messages .msg")).to_have_count(50)
-    assert bodies(page)[-1] == "m80"
+    expect(page.locator("#messages .msg")).to_have_count(len(newest))
+    assert bodies(page) == newest
     expect(room_item(page, "Archive").locator(".badge")).to_have_count(0)  # read marker kept
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from colloquy_client import Client
-from tests.browser.conftest import BrowserStack, expect, message, open_room, run_async, send
+from tests.browser.conftest import BrowserStack, expect, message, open_room, run_async, sent
 
 
 def test_edit_reaction_and_delete_show_live(login: Any, server: BrowserStack, tmp_path: Any
@@ -29,7 +29,7 @@ def test_edit_reaction_and_delete_show_live(login: Any, server: BrowserStack, tm
     room = run_async(make_room)
     open_room(page, "Changes")
     expect(message(page, "teh plan")).to_have_count(1)
-    send(page, "ok")
+    sent(page, "ok")
 
     async def change() -> None:
         client = Client(server.stack.ws_url(), token=server.stack.token(colleague))
@@ -47,7 +47,7 @@ def test_edit_reaction_and_delete_show_live(login: Any, server: BrowserStack, tm
     edited = message(page, "the plan")
     expect(edited.locator(".edited")).to_have_text("(edited)")
     expect(edited.locator(".reactions .reaction")).to_have_text("👍1")
-    expect(message(page, "ok").locator(".reactions .reaction")).to_have_text(":tada:1")
+    expect(message(page, "ok").locator(".reactions .reaction")).to_have_text("🎉1")
     expect(page.locator("#messages .msg-text.deleted")).to_have_text(
         "This message was deleted.")
     expect(message(page, "scratch that")).to_have_count(0)

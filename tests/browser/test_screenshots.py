@@ -1,4 +1,5 @@
-"""docs/screenshots/room-{desktop,phone}.png from a real server with the demo organisation.
+"""docs/screenshots/room-{desktop,phone}.png and roundtable.png from a real server with the
+demo organisation.
 
 Skipped unless COLLOQUY_SCREENSHOTS=1:
     COLLOQUY_SCREENSHOTS=1 pytest tests/browser/test_screenshots.py
@@ -9,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from colloquy_client import Client
-from tests.browser.conftest import BrowserStack, expect, open_room, wait_connected
+from tests.browser.conftest import (
+    BrowserStack,
+    expect,
+    open_room,
+    open_roundtable,
+    wait_connected,
+)
 from tests.stack import PASSWORD, ROOT
 
 pytestmark = pytest.mark.skipif(os.environ.get("COLLOQUY_SCREENSHOTS") != "1",
@@ -76,6 +84,20 @@ def room_id(crowd: Crowd, username: str, name: str) -> int:
     return next(r["id"] for r in rooms if r["name"] == name)
 
 
+def _alan_signed_in(browser: Any, server: BrowserStack, viewport: dict[str, int]
+                    ) -> tuple[Any, Any]:
+    """A fresh light-scheme context at `viewport`, signed in as alan and connected."""
+    context = browser.new_context(viewport=viewport, device_scale_factor=1,
+                                  color_scheme="light")
+    page = context.new_page()
+    page.goto(server.base + "/login/")
+    page.get_by_label("Username").fill("alan")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    wait_connected(page)
+    return context, page
+
+
 def test_room_screenshots(browser: Any, server: BrowserStack) -> None:
     server.stack.manage("seed_demo", "--password", PASSWORD)
     crowd = Crowd(server)
@@ -101,14 +123,7 @@ def test_room_screenshots(browser: Any, server: BrowserStack) -> None:
 
         for name, viewport, members in (("room-desktop.png", {"width": 1280, "height": 800}, True),
                                         ("room-phone.png", {"width": 390, "height": 844}, False)):
-            context = browser.new_context(viewport=viewport, device_scale_factor=1,
-                                          color_scheme="light")
-            page = context.new_page()
-            page.goto(server.base + "/login/")
-            page.get_by_label("Username").fill("alan")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            wait_connected(page)
+            context, page = _alan_signed_in(browser, server, viewport)
             open_room(page, "Engineering")
             if members:
                 page.get_by_role("button", name="Members").click()
@@ -123,5 +138,60 @@ def test_room_screenshots(browser: Any, server: BrowserStack) -> None:
             OUT.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(Path(OUT, name)))
             context.close()
+    finally:
+        crowd.close()
+
+
+def test_roundtable_screenshot(browser: Any, server: BrowserStack) -> None:
+    """The audience's view of a live round table: the question being answered, the
+    ranked list with votes, an answer, and my own question waiting for approval."""
+    server.stack.manage("seed_demo", "--password", PASSWORD)
+    crowd = Crowd(server)
+    try:
+        made = crowd.request("ada", "roundtable.create", title="Ask the CEO",
+                             description="Our quarterly round table: the plan for the "
+                                         "second half, and anything else on your mind.",
+                             starts_at=int(time.time() * 1000), hosts=["ada"],
+                             moderators=["linus"], premoderation=True,
+                             stream_url="https://stream.example.com/all-hands")
+        rt = made["roundtable"]["id"]
+        crowd.request("ada", "roundtable.start", roundtable=rt)
+        asked = {}
+        for i, (who, body, anonymous) in enumerate([
+                ("katherine", "Are we planning a four-day week pilot?", True),
+                ("margaret", "Will the office move change our on-call rota?", False),
+                ("grace", "How do we hire for the new platform team?", False),
+                ("katherine", "What will the second half's priorities be?", False)]):
+            q = crowd.request(who, "question.ask", roundtable=rt, body=body,
+                              anonymous=anonymous, client_id=f"s{i}")["question"]
+            asked[body[:12]] = q["id"]
+            if q["state"] == "pending":
+                crowd.request("linus", "question.moderate", question=q["id"], action="approve")
+        for who, key in (("alan", "Will the off"), ("grace", "Will the off"),
+                         ("margaret", "Are we plann"), ("alan", "What will th"),
+                         ("linus", "Will the off")):
+            crowd.request(who, "question.vote", question=asked[key], up=True)
+        crowd.request("ada", "question.pin", roundtable=rt, question=asked["What will th"])
+        crowd.request("ada", "question.answer", question=asked["What will th"],
+                      answer="Reliability first, then the new mobile client.")
+        crowd.request("ada", "question.pin", roundtable=rt, question=asked["Are we plann"])
+        crowd.request("alan", "question.ask", roundtable=rt, client_id="s-alan",
+                      body="Could the release train move to two weeks?")
+
+        context, page = _alan_signed_in(browser, server, {"width": 1280, "height": 800})
+        open_roundtable(page, "Ask the CEO")
+        expect(page.locator("#rt-now .rt-q-text")).to_have_text(
+            "Are we planning a four-day week pilot?")
+        expect(page.locator("#rt-open .rt-vote .count")).to_have_text(["3", "0"])
+        expect(page.locator("#rt-answered .rt-answer-text")).to_have_text(
+            "Reliability first, then the new mobile client.")
+        expect(page.locator("#rt-mine .rt-tag")).to_have_text("Waiting for approval")
+        page.locator("#rt-ask-input").fill("What does the new office mean for remote staff?")
+        page.locator("#rt-ask-input").blur()
+        page.mouse.move(640, 4)  # no hover highlight in the picture
+        page.wait_for_timeout(300)
+        OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(OUT, "roundtable.png")))
+        context.close()
     finally:
         crowd.close()
