@@ -374,6 +374,10 @@ ROUNDTABLE_RANKING_PER_SECOND = _float("COLLOQUY_ROUNDTABLE_RANKING_PER_SECOND",
 # Questions one employee may ask in one round table per minute: enough to ask
 # and rephrase, not to flood the queue the moderators read.
 ROUNDTABLE_QUESTIONS_PER_MINUTE = _int("COLLOQUY_ROUNDTABLE_QUESTIONS_PER_MINUTE", 5)
+# Round tables whose unchanging facts (pre-moderation, staff) each process keeps
+# for question.ask's one-statement path: far more than run at once, and a few
+# hundred bytes each.
+ROUNDTABLE_FACTS_CACHED = _int("COLLOQUY_ROUNDTABLE_FACTS_CACHED", 1024)
 # A question is a question, not an essay (the moderators read every one).
 ROUNDTABLE_MAX_QUESTION_CHARS = _int("COLLOQUY_ROUNDTABLE_MAX_QUESTION_CHARS", 1000)
 # How long after a round table ends its viewers' sockets still hold its streams: a

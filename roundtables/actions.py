@@ -26,7 +26,7 @@ from realtime.events import send_event
 from realtime.gather import Gathered
 from realtime.protocol import ErrorCode, ProtocolError, bad_request
 from rooms.selectors import ms
-from roundtables import selectors
+from roundtables import quick_ask, selectors
 from roundtables.access import MODERATION, ROUNDTABLE
 from roundtables.events import (
     QUESTION_CREATED,
@@ -302,19 +302,37 @@ async def ask(actor: Reader, *, roundtable_id: int, body: str, anonymous: bool,
     if not client_id or len(client_id) > settings.MAX_CLIENT_ID_CHARS:
         raise bad_request(
             f"field 'client_id' must be 1 to {settings.MAX_CLIENT_ID_CHARS} characters")
-    _, q, created = await run_db(_ask_db, actor, roundtable_id, _check_body(body),
-                                    anonymous, client_id)
+    body = _check_body(body)
+    me = actor.principal
+    if ROUNDTABLE.stream(roundtable_id) in actor.granted:
+        # The usual ask: the socket holds the stream, so the asker is in the audience
+        # or staffs it; one statement checks the rest (roundtables.quick_ask).
+        q = await run_db(quick_ask.insert, roundtable_id, me.id, body=body,
+                         anonymous=anonymous, client_id=client_id, at=timezone.now())
+        if q is not None:
+            seq = await _announce(actor, q, QUESTION_CREATED, author=me.public())
+            return {"question": selectors.question_data(q, for_user=me.id,
+                                                        author=me.public()),
+                    "seq": seq, "duplicate": False}
+    # Anything else, read in full: a retry, the limit, an ended round table, a socket
+    # that has not opened it.
+    _, q, created = await run_db(_ask_db, actor, roundtable_id, body, anonymous, client_id)
     seq = None
     if created:
         seq = await _announce(actor, q, QUESTION_CREATED)
-    mine = await run_db(selectors.question_data, q, for_user=actor.principal.id)
+    mine = await run_db(selectors.question_data, q, for_user=me.id)
     return {"question": mine, "seq": seq, "duplicate": not created}
 
 
-async def _announce(actor: Reader, q: Question, event: Any) -> int:
+async def _announce(actor: Reader, q: Question, event: Any,
+                    author: dict[str, Any] | None = None) -> int:
     """Send the question where it may be seen: the audience's stream once it is
-    public, the moderators' while it waits; and to its author, as theirs."""
-    shown = await run_db(selectors.question_data, q)
+    public, the moderators' while it waits; and to its author, as theirs.
+    `author`: their public fields, when the caller has them (no read)."""
+    if author is None:
+        shown = await run_db(selectors.question_data, q)
+    else:
+        shown = selectors.question_data(q, author=author)
     seq = 0
     if q.state == Question.State.PENDING:
         seq = (await send_event(MODERATION.stream(q.roundtable_id), event,
@@ -322,14 +340,17 @@ async def _announce(actor: Reader, q: Question, event: Any) -> int:
     else:
         seq = (await send_event(ROUNDTABLE.stream(q.roundtable_id), event,
                                 {"question": shown})).seq
-    await _tell_author(q)
+    await _tell_author(q, author)
     return seq
 
 
-async def _tell_author(q: Question) -> None:
+async def _tell_author(q: Question, author: dict[str, Any] | None = None) -> None:
     """The author's own view of their question (named, with a rejection's reason), on
     their stream: every device of theirs, and nobody else's."""
-    mine = await run_db(selectors.question_data, q, for_user=q.author_id)
+    if author is None:
+        mine = await run_db(selectors.question_data, q, for_user=q.author_id)
+    else:
+        mine = selectors.question_data(q, for_user=q.author_id, author=author)
     await send_event(f"user:{q.author_id}", QUESTION_MINE,
                      {"roundtable": q.roundtable_id, "question": mine})
 

@@ -83,13 +83,16 @@ def brief(rt: RoundTable) -> dict[str, Any]:
 
 
 def question_data(q: Question, *, for_user: int | None = None,
-                  voted: bool | None = None) -> dict[str, Any]:
+                  voted: bool | None = None,
+                  author: dict[str, Any] | None = None) -> dict[str, Any]:
     """A question as events and snapshots show it. The author is never named when
     it was asked anonymously; `for_user` (the reader) adds `mine` on their own
-    questions, and the rejection's reason for its author."""
+    questions, and the rejection's reason for its author. `author`: the author's
+    public fields when the caller has them (no query for them)."""
     data: dict[str, Any] = {
         "id": q.pk, "roundtable": q.roundtable_id, "body": q.body,
-        "author": None if q.anonymous else q.author.public(), "anonymous": q.anonymous,
+        "author": None if q.anonymous else (author or q.author.public()),
+        "anonymous": q.anonymous,
         "state": q.state, "votes": q.votes, "asked_at": ms(q.asked_at),
         "edited_at": ms(q.edited_at) if q.edited_at else None,
         "answered_at": ms(q.answered_at) if q.answered_at else None, "answer": q.answer,
