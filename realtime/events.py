@@ -179,12 +179,25 @@ class _FanOut:
         return self.pos >= len(self.targets)
 
 
+# How many queued fan-outs of other streams a frame may look past for its own
+# stream's: enough for the one or two small ones an op adds beside its main event.
+MERGE_LOOKBACK = 8
+
+
+def _changes_access(frame: str) -> bool:
+    """Whether a user-stream frame grants or revokes a stream (room.added, …)."""
+    kind = EVENTS.get(json.loads(frame)["type"])
+    return kind is not None and (kind.grants is not None or kind.revokes is not None)
+
+
 class Hub:
     """This process's sockets by stream and by user; fans frames out locally.
 
-    Frames go out strictly in arrival order (one FIFO of fan-outs), at most
-    `slice_sockets` deliveries per turn of the event loop: a frame into a room
-    of thousands then never holds up acks and requests for its whole fan-out.
+    Frames of a stream go out strictly in arrival order, and no frame passes an
+    access change (one FIFO of fan-outs, where a frame may join its stream's
+    pending fan-out: _fan_out). At most `slice_sockets` deliveries per turn of
+    the event loop: a frame into a room of thousands then never holds up acks
+    and requests for its whole fan-out.
     """
 
     def __init__(self, slice_sockets: int = 64, merge_frames: int = 64) -> None:
@@ -265,8 +278,9 @@ class Hub:
             # Ephemeral (typing): not echoed to the author's own sockets.
             author = json.loads(frame).get("data", {}).get("user", {}).get("id")
             targets = tuple(s for s in targets if s.user_id != author)
-        user_stream = stream.startswith("user:") and seq is not None
-        effects = self._user_stream_effects if user_stream else None
+        effects = None
+        if stream.startswith("user:") and seq is not None and _changes_access(frame):
+            effects = self._user_stream_effects
         self._fan_out(targets, stream, seq, frame, effects)
 
     def presence(self, message: dict[str, Any]) -> None:
@@ -283,13 +297,20 @@ class Hub:
                  then: Callable[[tuple[Socket, ...], str], None] | None = None) -> None:
         jobs = self._jobs
         if jobs and then is None:
-            last = jobs[-1]
-            # Not started yet, same stream and sockets: the frame joins it. Frames
-            # with an after-step (room.added, room.removed) always go alone.
-            if (last.targets is targets and last.pos == 0 and last.then is None
-                    and len(last.frames) < self.merge_frames):
-                last.frames.append(_Frame(seq, frame))
-                return
+            # The stream's newest fan-out, if it has not started and goes to the same
+            # sockets: the frame joins it, so a busy stream is one write per socket.
+            # It may pass fan-outs of other streams (a question's question.mine
+            # between two question.created) but never an access change: those, with
+            # an after-step, always go alone and are never passed.
+            for k, job in enumerate(reversed(jobs)):
+                if job.stream == stream:
+                    if (job.targets is targets and job.pos == 0 and job.then is None
+                            and len(job.frames) < self.merge_frames):
+                        job.frames.append(_Frame(seq, frame))
+                        return
+                    break
+                if job.then is not None or k >= MERGE_LOOKBACK:
+                    break
         jobs.append(_FanOut(targets, stream, _Frame(seq, frame), then))
         if not self._draining:
             self._drain()
@@ -320,9 +341,7 @@ class Hub:
     def _user_stream_effects(self, socks: tuple[Socket, ...], frame: str) -> None:
         # Access changes re-aim the user's sockets at once, on every process.
         event = json.loads(frame)
-        kind = EVENTS.get(event["type"])
-        if kind is None or (kind.grants is None and kind.revokes is None):
-            return
+        kind = EVENTS[event["type"]]
         data = event["data"]
         for sock in socks:
             if kind.grants is not None:
