@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import random
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["Client", "ColloquyError", "ConnectionLost"]
+__all__ = ["OP_METHODS", "Client", "ColloquyError", "ConnectionLost"]
 
 JSON = "colloquy.v1.json"
 MSGPACK = "colloquy.v1.msgpack"
@@ -72,6 +73,14 @@ class Client:
         self.close_code: int | None = None
         self.close_reason = ""
         self.reconnects = 0
+        # "connecting", "connected", "reconnecting", "resumed" (after a reconnect, once
+        # the replay is in), "closed"; each change is told to every `on_state` callback.
+        self.state = "connecting"
+        self.replayed = 0  # events the last resume replayed (the missed ones)
+        self.on_state: list[Callable[[str], Any]] = []
+        self._resume_ref: int | None = None
+        self._replaying = 0
+        self._live = asyncio.Event()  # set while requests may go out (after any resume)
         self._refs = itertools.count(1)
         self._pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._ws: ClientConnection | None = None
@@ -83,9 +92,36 @@ class Client:
 
     # --- connection ------------------------------------------------------------
 
+    @classmethod
+    async def open(cls, url: str, **options: Any) -> Client:
+        """A client connected and started: its first request is `resume`, so live
+        events flow from here on (`connect()` alone leaves that first request to you)."""
+        client = cls(url, **options)
+        await client.connect()
+        await client.resume()
+        return client
+
+    @classmethod
+    async def login(cls, url: str, username: str, password: str, **options: Any) -> Client:
+        """Client.open for the employee: fetches a token (POST /api/auth/token) from
+        the server at `url` (its base URL or its /ws/ address) first."""
+        from colloquy_client.auth import fetch_token, socket_url
+
+        token = await fetch_token(url, username, password)
+        return await cls.open(socket_url(url), token=token, **options)
+
     @property
     def binary(self) -> bool:
         return self.subprotocol == MSGPACK
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if state in ("connected", "resumed", "closed"):
+            self._live.set()  # "closed" too: a waiting send must learn it is over
+        else:
+            self._live.clear()
+        for callback in list(self.on_state):
+            callback(state)
 
     async def connect(self) -> dict[str, Any]:
         """Open the socket and wait for hello; returns the hello frame."""
@@ -95,6 +131,7 @@ class Client:
         self._pinger = loop.create_task(self._ping_loop())
         await self._ready.wait()
         assert self.hello is not None
+        self._set_state("connected")
         return self.hello
 
     async def _open(self) -> None:
@@ -129,6 +166,7 @@ class Client:
 
     async def close(self) -> None:
         self._closed_by_us = True
+        self._set_state("closed")
         if self._ws is not None:
             await self._ws.close()
         if self._pinger is not None:
@@ -177,6 +215,114 @@ class Client:
         if reply["op"] == "error":
             raise ColloquyError(reply["code"], reply["message"], reply)
         return reply
+
+    # --- rooms, messages, presence (docs/protocol.md, sections 4 and 5) --------
+
+    async def ping(self) -> dict[str, Any]:
+        return await self.request("ping")
+
+    async def rooms(self) -> list[dict[str, Any]]:
+        """rooms.list: my rooms, each with its counts and last message."""
+        return list((await self.request("rooms.list"))["rooms"])
+
+    async def create_room(self, name: str, members: list[str] | None = None, *,
+                          kind: str = "group", **options: Any) -> dict[str, Any]:
+        """rooms.create: the room (a direct conversation: kind="direct", one member)."""
+        reply = await self.request("rooms.create", name=name, members=members or [],
+                                   kind=kind, **options)
+        return dict(reply["room"])
+
+    async def invite(self, room: int, users: list[str]) -> list[str]:
+        """rooms.invite: the usernames that were not members before."""
+        return list((await self.request("rooms.invite", room=room, users=users))["added"])
+
+    async def leave(self, room: int) -> dict[str, Any]:
+        return await self.request("rooms.leave", room=room)
+
+    async def members(self, room: int) -> list[dict[str, Any]]:
+        """rooms.members: user objects, by id."""
+        return list((await self.request("rooms.members", room=room))["members"])
+
+    async def send(self, room: int, body: str, *, client_id: str | None = None,
+                   thread: str | None = None, within: float = 60.0) -> dict[str, Any]:
+        """message.send: {"id", "seq", "ts", "duplicate"}; one `client_id` is made
+        when none is given. With auto_reconnect, a send cut off by a lost socket is
+        sent again once the client has reconnected and resumed, with the same
+        client_id, for up to `within` seconds: the server stores it once whether or
+        not the first try reached it (the reply then says `duplicate`)."""
+        fields: dict[str, Any] = {"room": room, "body": body,
+                                  "client_id": client_id or secrets.token_hex(16)}
+        if thread is not None:
+            fields["thread"] = thread
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            try:
+                return await self.request("message.send", **fields)
+            except ConnectionLost:
+                left = deadline - asyncio.get_running_loop().time()
+                if not self.auto_reconnect or self.state == "closed" or left <= 0:
+                    raise
+                if self._ws_closed():
+                    # The reader notices the drop a moment after the request did; wait
+                    # for the socket that replaces this one.
+                    self._live.clear()
+                await asyncio.wait_for(self._live.wait(), left)
+                if self.state == "closed":
+                    raise
+
+    def _ws_closed(self) -> bool:
+        from websockets.protocol import State
+
+        return self._ws is None or self._ws.protocol.state is not State.OPEN
+
+    async def history(self, room: int, *, before: int | None = None, after: int | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        """history of a room: its events, oldest first (`before`/`after`: seq bounds)."""
+        fields: dict[str, Any] = {"stream": f"room:{room}", "limit": limit}
+        if before is not None:
+            fields["before"] = before
+        if after is not None:
+            fields["after"] = after
+        return list((await self.request("history", **fields))["events"])
+
+    async def resume(self) -> dict[str, Any]:
+        """resume from every stream's last seq, until nothing is left to replay (a
+        reconnect sends it by itself). As the socket's first request it also starts
+        live events: the server holds them until then (protocol.md, "Connecting")."""
+        reply = await self.request("resume", streams=dict(self.last_seq))
+        while reply.get("more"):
+            reply = await self.request("resume", streams=dict(reply["more"]))
+        return reply
+
+    async def mark_read(self, room: int, seq: int) -> int:
+        """read: my marker in the room now (markers only move forward)."""
+        return int((await self.request("read", room=room, seq=seq))["seq"])
+
+    async def set_presence(self, status: str) -> dict[str, Any]:
+        """presence.set: "online" or "away" (away sticks until set online again)."""
+        return await self.request("presence.set", status=status)
+
+    async def query_presence(self, users: list[int]) -> list[dict[str, Any]]:
+        """presence.query: [{"user", "status", "last_seen"}], in the order asked."""
+        return list((await self.request("presence.query", users=users))["users"])
+
+    async def subscribe_presence(self, users: list[int]) -> list[dict[str, Any]]:
+        """presence.subscribe: replaces this socket's watched list; the state now."""
+        return list((await self.request("presence.subscribe", users=users))["users"])
+
+    async def typing(self, room: int, *, active: bool = True,
+                     thread: str | None = None) -> bool:
+        """typing: whether the server relayed it (at most one per few seconds)."""
+        fields: dict[str, Any] = {"room": room, "active": active}
+        if thread is not None:
+            fields["thread"] = thread
+        return bool((await self.request("typing", **fields))["relayed"])
+
+    async def search_employees(self, query: str = "", *, limit: int = 20
+                               ) -> list[dict[str, Any]]:
+        """employees.search: the directory, by name, username, title or department."""
+        return list((await self.request("employees.search", query=query,
+                                        limit=limit))["employees"])
 
     # --- edits, deletes, reactions (docs/protocol.md, section 6) ---------------
 
@@ -390,6 +536,9 @@ class Client:
     def _on_frame(self, frame: dict[str, Any]) -> None:
         op = frame.get("op")
         if op in ("ok", "error"):
+            if self._resume_ref is not None and frame.get("ref") == self._resume_ref:
+                self._resumed(frame)
+                return
             future = self._pending.get(frame.get("ref"))
             if future is not None and not future.done():
                 future.set_result(frame)
@@ -402,6 +551,8 @@ class Client:
                     self.duplicates += 1
                     return
                 self.last_seq[stream] = seq
+                if self._resume_ref is not None:
+                    self._replaying += 1
                 kind = frame.get("type")
                 if kind == "room.added":
                     room = f"room:{frame['data']['room']['id']}"
@@ -421,11 +572,17 @@ class Client:
                 pass
             self.close_code = ws.close_code
             self.close_reason = ws.close_reason or ""
+            # 4001: the token was revoked; 4003: the employee was deactivated. Coming
+            # back would be refused (docs/protocol.md, "Close codes").
+            final = (self._closed_by_us or not self.auto_reconnect
+                     or self.close_code in (4001, 4003))
+            # The state first: a request that fails next knows whether to wait.
+            self._set_state("closed" if final else "reconnecting")
             lost = ConnectionLost(self.close_code, self.close_reason)
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(lost)
-            if self._closed_by_us or not self.auto_reconnect or self.close_code == 4003:
+            if final:
                 return
             await self._reconnect()
 
@@ -449,8 +606,45 @@ class Client:
             self.reconnects += 1
             break
         # resume must be the first request so missed events come before live ones.
+        self._replaying = 0
+        await self._send_resume(dict(self.last_seq))
+
+    async def _send_resume(self, streams: dict[str, int]) -> None:
         ref = next(self._refs)
+        self._resume_ref = ref
         assert self._ws is not None
         with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(self._encode({"op": "resume", "ref": ref,
-                                              "streams": dict(self.last_seq)}))
+            await self._ws.send(self._encode({"op": "resume", "ref": ref, "streams": streams}))
+
+    def _resumed(self, reply: dict[str, Any]) -> None:
+        """The resume's reply: again from where a long replay stopped, else done."""
+        more = (reply.get("more") or {}) if reply.get("op") == "ok" else {}
+        if more:
+            asyncio.get_running_loop().create_task(self._send_resume(dict(more)))
+            return
+        self._resume_ref = None
+        self.replayed = self._replaying
+        self._set_state("resumed")
+
+
+# Every op of docs/protocol.md and the Client method that sends it (docs/client.md).
+OP_METHODS: dict[str, str] = {
+    "ping": "ping", "rooms.list": "rooms", "counts": "counts",
+    "rooms.create": "create_room", "rooms.invite": "invite", "rooms.leave": "leave",
+    "rooms.members": "members", "message.send": "send", "message.edit": "edit_message",
+    "message.delete": "delete_message", "message.versions": "message_versions",
+    "message.ack": "ack_message", "acks.list": "acks", "reaction.add": "react",
+    "reaction.remove": "unreact", "thread.follow": "follow_thread",
+    "thread.unfollow": "unfollow_thread", "history": "history", "resume": "resume",
+    "read": "mark_read", "presence.set": "set_presence", "presence.query": "query_presence",
+    "presence.subscribe": "subscribe_presence", "typing": "typing",
+    "employees.search": "search_employees", "search": "search",
+    "notifications.list": "notifications", "notifications.read": "read_notifications",
+    "notifications.prefs": "notification_prefs", "rooms.mute": "mute_room",
+    "receipts": "receipts", "roundtable.create": "create_roundtable",
+    "roundtable.start": "start_roundtable", "roundtable.end": "end_roundtable",
+    "roundtables.list": "roundtables", "roundtable.get": "roundtable",
+    "question.ask": "ask", "question.edit": "edit_question",
+    "question.withdraw": "withdraw_question", "question.vote": "vote",
+    "question.moderate": "moderate", "question.pin": "pin", "question.answer": "answer",
+}
