@@ -82,6 +82,9 @@ FULL: dict[str, Any] = {
     "stock_step_s": 10.0, "chat_step_s": 5.0, "ackhalf_s": 15.0, "idle_n": 10000,
     "burst_n": 100000, "daphne": True, "resume_paced": True, "resume_limit": 120.0,
 }
+# Sockets the question fan-out ladder asks from, in turn (see colloquy_roundtable_questions).
+RT_ASKERS = 10
+
 SCENARIOS = ["fanout", "reactions", "roundtable", "ackhalf", "resume", "rooms", "idle",
              "persist", "baselines"]
 BASELINES = ["pure", "stock"]  # `--only pure` / `--only stock`: one baseline
@@ -397,7 +400,8 @@ class Bench:
     def ladder(self, load: Load, server: Proc, extra_pids: dict[str, int | None],
                sender: int, room: int, receivers: list[int], kind: str, start: float,
                step_s: float, stop_p99: float, rates: list[float] | None = None,
-               label: str = "", cmd: str = "fanout") -> dict[str, Any]:
+               label: str = "", cmd: str = "fanout",
+               senders: list[int] | None = None) -> dict[str, Any]:
         cfg = self.cfg
         steps: list[dict[str, Any]] = []
         pids = {"server": server.pid, "client": load.pid, "redis": self.redis_pid, **extra_pids}
@@ -417,7 +421,9 @@ class Bench:
         def attempt(rate: float) -> dict[str, Any]:
             meter = CpuMeter(pids)
             # `reactions` steps take no kind: they are Colloquy's alone.
-            extra = {"kind": kind} if cmd == "fanout" else {}
+            extra: dict[str, Any] = {"kind": kind} if cmd == "fanout" else {}
+            if senders:
+                extra["senders"] = senders
             res = load.call(cmd, sender=sender, room=room, rate=rate, duration=step_s,
                             receivers=receivers, drain_max=cfg["drain_max"],
                             stall=cfg["stall"], **extra)
@@ -753,16 +759,31 @@ class Bench:
         key = "fanout_questions"
         log(f"colloquy/{stack.profile}: {key} ({cfg['receivers']} viewers, round table "
             f"{rt['id']})")
-        load, proc, _port, info = self._fanout_setup(ctx, "json")
+        load, proc, port, info = self._fanout_setup(ctx, "json")
         try:
             receivers = [users[i]["id"] for i in plan["fanout"][1:]]
             # They watch it: every socket opens it (after the votes scenario their
             # sockets hold its stream from the connect on anyway).
             info["watch"] = load.call("rt_watch", ids=receivers, roundtable=rt["id"])
+            # The questions come from several employees in turn, as in a real round
+            # table (one may ask ROUNDTABLE_QUESTIONS_PER_MINUTE, 5): one socket's ops are
+            # answered in order, so one asker would measure its own ask latency (about
+            # 16 ms under this load, 60 a second at most), not the fan-out.
+            sender = users[plan["fanout"][0]]
+            askers = [sender] + [users[i] for i in plan["burst"][:RT_ASKERS - 1]]
+            res = load.call("connect", host="127.0.0.1", port=port, path="/ws/",
+                            specs=[colloquy_spec(u) for u in askers[1:]])
+            assert res["ok"] == len(askers) - 1, res
+            for u in askers:  # each holds the stream, as a viewer does
+                opened = load.call("request", sid=u["id"], brief=True,
+                                   frame={"op": "roundtable.get", "roundtable": rt["id"]})
+                assert opened["op"] == "ok", opened
+            info["askers"] = len(askers)
             persister = ctx.get("persister")
             lad = self.ladder(load, proc, {"persister": persister.pid if persister else None},
-                              users[plan["fanout"][0]]["id"], rt["id"], receivers, "question",
-                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key)
+                              sender["id"], rt["id"], receivers, "question",
+                              cfg["fan_start"], cfg["step_s"], P99_TARGET_MS, label=key,
+                              senders=[u["id"] for u in askers])
             run[key] = {**info, "roundtable": rt["id"], **lad}
             log(f"  {key}: max held rate {lad['max_held_rate']} questions/s")
             # What opening it costs now that the ladder asked thousands of questions

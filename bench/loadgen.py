@@ -310,9 +310,11 @@ class Worker:
 
     async def cmd_fanout(self, sender: int, room: int, rate: float, duration: float,
                          receivers: list[int], kind: str = "colloquy", drain_max: float = 15.0,
-                         stall: float = 2.0, probe: dict[str, Any] | None = None
-                         ) -> dict[str, Any]:
-        """One sender at a paced `rate` msgs/s for `duration` s; every receiver counts."""
+                         stall: float = 2.0, probe: dict[str, Any] | None = None,
+                         senders: list[int] | None = None) -> dict[str, Any]:
+        """One sender at a paced `rate` msgs/s for `duration` s; every receiver counts.
+        `senders`: several sockets that send in turn instead (the ops of one socket are
+        answered in order, so one sender also measures its own op latency)."""
         total = max(1, round(rate * duration))
         # Ids from here on belong to this step (a probe chat takes ids too, in its own room).
         sink = Sink(self.mid)
@@ -320,9 +322,10 @@ class Worker:
         for sock in recv:
             sock.sink = sink
             sock.seen = set()
-        src = self.socks[sender]
-        src.sink = None
-        src.leave_fast_reader()  # its acks are timed: read them as they arrive
+        srcs = [self.socks[i] for i in (senders or [sender])]
+        for src in srcs:
+            src.sink = None
+            src.leave_fast_reader()  # its acks are timed: read them as they arrive
         acks = Acks() if kind != "plain" else None  # the baselines answer nothing
         probe_acks = Acks() if probe else None
         stop = asyncio.Event()
@@ -333,7 +336,8 @@ class Worker:
                             probe_acks, stop))
         rs0 = reader_stats()
         t_first = now_us()
-        send_s = await paced(total, rate, lambda _k: self._send(src, kind, room, acks))
+        send_s = await paced(total, rate,
+                             lambda k: self._send(srcs[k % len(srcs)], kind, room, acks))
         mid_hi = self.mid
         stop.set()
         if probe_task is not None:
