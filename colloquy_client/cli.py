@@ -196,7 +196,8 @@ async def tui(args: argparse.Namespace) -> None:
     try:
         from colloquy_client.tui.app import run_tui
     except ImportError:
-        _fail(USAGE, 'the terminal app needs Textual: pip install "colloquy-client[tui]"')
+        _fail(USAGE, "the terminal app is not in this install (it needs the package's"
+                     ' [tui] extra: pip install "colloquy-client[tui]")')
     await asyncio.to_thread(run_tui, socket_url(url), token)
 
 
